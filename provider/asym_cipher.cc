@@ -1,0 +1,159 @@
+/* RSA asymmetric cipher with token keys: decryption in the token
+ * (PKCS#1 v1.5, OAEP), encryption in software with the public half. */
+#include <cstring>
+
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include "key_data.h"
+#include "rsa_decryption.h"
+
+namespace hsmprov {
+namespace {
+
+struct CipherCtx {
+  explicit CipherCtx(ProviderCtx* provider) : provider(provider) {}
+  ProviderCtx* provider;
+  std::shared_ptr<Key> key;
+  DecryptionSettings settings;
+  EvpMdPtr oaep_md;
+  EvpMdPtr mgf1;
+
+  OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
+};
+
+int padding_from(const OSSL_PARAM* p) {
+  int mode = 0;
+  if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &mode)) return mode;
+  const char* name = nullptr;
+  if (OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
+    if (std::strcmp(name, "pkcs1") == 0) return RSA_PKCS1_PADDING;
+    if (std::strcmp(name, "oaep") == 0) return RSA_PKCS1_OAEP_PADDING;
+  }
+  fail(HSMPROV_R_UNSUPPORTED, "RSA decryption with token keys supports pkcs1 and oaep padding only");
+}
+
+EvpMdPtr fetch_md(OSSL_LIB_CTX* libctx, const OSSL_PARAM* p) {
+  const char* name = nullptr;
+  if (!OSSL_PARAM_get_utf8_string_ptr(p, &name)) fail(HSMPROV_R_INVALID_ARGUMENT, "a digest must be named");
+  EvpMdPtr md(EVP_MD_fetch(libctx, name, nullptr));
+  if (!md) fail(HSMPROV_R_UNSUPPORTED, std::string("unknown digest '") + name + "'");
+  return md;
+}
+
+int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
+  auto* ctx = static_cast<CipherCtx*>(vctx);
+  if (params == nullptr) return 1;
+  return guarded(ctx->provider, 0, [&] {
+    const OSSL_PARAM* p;
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST))) {
+      ctx->oaep_md = fetch_md(ctx->libctx(), p);
+      ctx->settings.oaep_md = ctx->oaep_md.get();
+    }
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST))) {
+      ctx->mgf1 = fetch_md(ctx->libctx(), p);
+      ctx->settings.mgf1 = ctx->mgf1.get();
+    }
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL))) {
+      const void* label = nullptr;
+      size_t size = 0;
+      if (!OSSL_PARAM_get_octet_string_ptr(p, &label, &size)) fail(HSMPROV_R_INVALID_ARGUMENT, "bad OAEP label");
+      auto* bytes = static_cast<const unsigned char*>(label);
+      ctx->settings.label.assign(bytes, bytes + size);
+    }
+    return 1;
+  });
+}
+
+const OSSL_PARAM* settable_ctx_params(void*, void*) {
+  static const OSSL_PARAM table[] = {
+      OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, nullptr, 0),
+      OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0), OSSL_PARAM_END};
+  return table;
+}
+
+int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
+  auto* ctx = static_cast<CipherCtx*>(vctx);
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE);
+  if (p != nullptr && p->data_type == OSSL_PARAM_INTEGER) return OSSL_PARAM_set_int(p, ctx->settings.padding);
+  if (p != nullptr)
+    return OSSL_PARAM_set_utf8_string(p, ctx->settings.padding == RSA_PKCS1_OAEP_PADDING ? "oaep" : "pkcs1");
+  return 1;
+}
+
+const OSSL_PARAM* gettable_ctx_params(void*, void*) {
+  static const OSSL_PARAM table[] = {OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
+                                     OSSL_PARAM_END};
+  return table;
+}
+
+void* newctx(void* provctx) {
+  auto* provider = static_cast<ProviderCtx*>(provctx);
+  return guarded(provider, static_cast<void*>(nullptr), [&]() -> void* { return new CipherCtx(provider); });
+}
+
+void freectx(void* vctx) { delete static_cast<CipherCtx*>(vctx); }
+
+int init(void* vctx, void* keydata, const OSSL_PARAM params[]) {
+  auto* ctx = static_cast<CipherCtx*>(vctx);
+  auto* data = static_cast<KeyData*>(keydata);
+  if (data == nullptr || data->key == nullptr || data->type != KeyType::rsa) return 0;
+  ctx->key = data->key;
+  return set_ctx_params(ctx, params);
+}
+
+int copy_out(const Bytes& result, unsigned char* out, size_t* outlen, size_t outsize) {
+  if (result.size() > outsize) fail(HSMPROV_R_INVALID_ARGUMENT, "the output buffer is too small");
+  std::memcpy(out, result.data(), result.size());
+  *outlen = result.size();
+  return 1;
+}
+
+int decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize, const unsigned char* in, size_t inlen) {
+  auto* ctx = static_cast<CipherCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    if (out == nullptr) {
+      *outlen = static_cast<size_t>(EVP_PKEY_get_size(ctx->key->public_key()));
+      return 1;
+    }
+    return copy_out(decrypt_with_token(*ctx->key, ctx->settings, in, inlen), out, outlen, outsize);
+  });
+}
+
+int encrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize, const unsigned char* in, size_t inlen) {
+  auto* ctx = static_cast<CipherCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    if (out == nullptr) {
+      *outlen = static_cast<size_t>(EVP_PKEY_get_size(ctx->key->public_key()));
+      return 1;
+    }
+    return copy_out(encrypt_in_software(ctx->libctx(), *ctx->key, ctx->settings, in, inlen), out, outlen, outsize);
+  });
+}
+
+const OSSL_DISPATCH asym_cipher_functions[] = {
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, OSSL_FUNC_asym_cipher_newctx_fn, newctx),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_FREECTX, OSSL_FUNC_asym_cipher_freectx_fn, freectx),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, OSSL_FUNC_asym_cipher_decrypt_init_fn, init),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT, OSSL_FUNC_asym_cipher_decrypt_fn, decrypt),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, OSSL_FUNC_asym_cipher_encrypt_init_fn, init),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT, OSSL_FUNC_asym_cipher_encrypt_fn, encrypt),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, OSSL_FUNC_asym_cipher_get_ctx_params_fn, get_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS, OSSL_FUNC_asym_cipher_gettable_ctx_params_fn,
+               gettable_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, OSSL_FUNC_asym_cipher_set_ctx_params_fn, set_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS, OSSL_FUNC_asym_cipher_settable_ctx_params_fn,
+               settable_ctx_params),
+    {0, nullptr}};
+
+}  // namespace
+
+const OSSL_ALGORITHM asym_cipher_algorithms[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", asym_cipher_functions,
+     "RSA decryption with token keys"},
+    {nullptr, nullptr, nullptr, nullptr}};
+
+}  // namespace hsmprov

@@ -1,0 +1,70 @@
+/* The provider context and the error boundary shared by every operation
+ * file: C++ results become 0/1 (or NULL) plus an entry on OpenSSL's error
+ * queue; no exception crosses into C. */
+#pragma once
+
+#include <cstdarg>
+#include <memory>
+#include <new>
+#include <string>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include "core.h"
+#include "error.h"
+#include "handles.h"
+
+namespace hsmprov {
+
+struct ProviderCtx {
+  const OSSL_CORE_HANDLE* handle = nullptr;
+  OSSL_FUNC_core_new_error_fn* new_error = nullptr;
+  OSSL_FUNC_core_set_error_debug_fn* set_error_debug = nullptr;
+  OSSL_FUNC_core_vset_error_fn* vset_error = nullptr;
+  OSSL_FUNC_BIO_read_ex_fn* bio_read_ex = nullptr;
+  OSSL_FUNC_BIO_write_ex_fn* bio_write_ex = nullptr;
+  std::unique_ptr<Core> core;
+};
+
+// Asks through OpenSSL's passphrase callback (an application's prompt).
+PinPrompt pin_prompt(OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg);
+
+// Hands a token key to OpenSSL as an object reference that our keymgmt's
+// load() picks up while `object_cb` runs.
+int pass_key_reference(const std::shared_ptr<Key>& key, const std::string& description, OSSL_CALLBACK* object_cb,
+                       void* object_cbarg);
+
+void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...);
+
+// Runs `body`; any exception becomes an error entry and `on_error` is returned.
+template <typename R, typename F>
+R guarded(const ProviderCtx* ctx, R on_error, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const Error& e) {
+    raise_error(ctx, e.reason(), "%s", e.what());
+  } catch (const std::bad_alloc&) {
+    raise_error(ctx, HSMPROV_R_INTERNAL, "out of memory");
+  } catch (const std::exception& e) {
+    raise_error(ctx, HSMPROV_R_INTERNAL, "%s", e.what());
+  } catch (...) {
+    raise_error(ctx, HSMPROV_R_INTERNAL, "unexpected failure");
+  }
+  return on_error;
+}
+
+// A dispatch entry whose function the compiler checks against OpenSSL's
+// OSSL_FUNC_*_fn typedef.
+#define HSMPROV_FN(id, fn_type, fn) \
+  { id, reinterpret_cast<void (*)()>(static_cast<fn_type*>(fn)) }
+
+// Algorithm tables of each operation file.
+extern const OSSL_ALGORITHM store_algorithms[];
+extern const OSSL_ALGORITHM keymgmt_algorithms[];
+extern const OSSL_ALGORITHM signature_algorithms[];
+extern const OSSL_ALGORITHM asym_cipher_algorithms[];
+extern const OSSL_ALGORITHM encoder_algorithms[];
+extern const OSSL_ALGORITHM decoder_algorithms[];
+
+}  // namespace hsmprov

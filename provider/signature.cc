@@ -1,0 +1,295 @@
+/* Signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519) with token keys:
+ * hashing in software, signing in the token, verifying in software. */
+#include <cstring>
+
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include "key_data.h"
+#include "signing.h"
+
+namespace hsmprov {
+namespace {
+
+struct SignatureCtx {
+  SignatureCtx(ProviderCtx* provider, KeyType type) : provider(provider), type(type) {}
+  ProviderCtx* provider;
+  KeyType type;
+  std::shared_ptr<Key> key;
+  SignatureSettings settings;
+  EvpMdPtr md;    // owns settings.md
+  EvpMdPtr mgf1;  // owns settings.mgf1
+  EvpMdCtxPtr digest;
+
+  OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
+};
+
+EvpMdPtr fetch_md(OSSL_LIB_CTX* libctx, const char* name) {
+  EvpMdPtr md(EVP_MD_fetch(libctx, name, nullptr));
+  if (!md) fail(HSMPROV_R_UNSUPPORTED, std::string("unknown digest '") + name + "'");
+  return md;
+}
+
+int padding_from(const OSSL_PARAM* p) {
+  int mode = 0;
+  if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &mode)) return mode;
+  const char* name = nullptr;
+  if (OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
+    if (std::strcmp(name, "pkcs1") == 0) return RSA_PKCS1_PADDING;
+    if (std::strcmp(name, "pss") == 0) return RSA_PKCS1_PSS_PADDING;
+  }
+  fail(HSMPROV_R_UNSUPPORTED, "RSA signatures with token keys support pkcs1 and pss padding only");
+}
+
+int saltlen_from(const OSSL_PARAM* p) {
+  int saltlen = 0;
+  if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &saltlen)) return saltlen;
+  const char* name = nullptr;
+  if (!OSSL_PARAM_get_utf8_string_ptr(p, &name)) fail(HSMPROV_R_INVALID_ARGUMENT, "bad PSS salt length");
+  if (std::strcmp(name, "digest") == 0) return RSA_PSS_SALTLEN_DIGEST;
+  if (std::strcmp(name, "max") == 0) return RSA_PSS_SALTLEN_MAX;
+  if (std::strcmp(name, "auto") == 0) return RSA_PSS_SALTLEN_AUTO;
+  return std::atoi(name);
+}
+
+void set_md(SignatureCtx& ctx, const char* name) {
+  ctx.md = fetch_md(ctx.libctx(), name);
+  ctx.settings.md = ctx.md.get();
+}
+
+int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (params == nullptr) return 1;
+  return guarded(ctx->provider, 0, [&] {
+    const OSSL_PARAM* p;
+    const char* name = nullptr;
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) && OSSL_PARAM_get_utf8_string_ptr(p, &name))
+      set_md(*ctx, name);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN))) ctx->settings.saltlen = saltlen_from(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) &&
+        OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
+      ctx->mgf1 = fetch_md(ctx->libctx(), name);
+      ctx->settings.mgf1 = ctx->mgf1.get();
+    }
+    return 1;
+  });
+}
+
+const OSSL_PARAM* settable_ctx_params(void*, void*) {
+  static const OSSL_PARAM table[] = {
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  return table;
+}
+
+int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    OSSL_PARAM* p;
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID))) {
+      if (ctx->key == nullptr) return 0;
+      Bytes id = signature_algorithm_id(ctx->type, ctx->settings, ctx->key->public_key());
+      if (id.empty()) fail(HSMPROV_R_UNSUPPORTED, "no AlgorithmIdentifier for this signature: choose a digest");
+      if (!OSSL_PARAM_set_octet_string(p, id.data(), id.size())) return 0;
+    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) && ctx->settings.md &&
+        !OSSL_PARAM_set_utf8_string(p, EVP_MD_get0_name(ctx->settings.md)))
+      return 0;
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) {
+      if (p->data_type == OSSL_PARAM_INTEGER) {
+        if (!OSSL_PARAM_set_int(p, ctx->settings.padding)) return 0;
+      } else if (!OSSL_PARAM_set_utf8_string(p, ctx->settings.padding == RSA_PKCS1_PSS_PADDING ? "pss" : "pkcs1")) {
+        return 0;
+      }
+    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) && p->data_type == OSSL_PARAM_INTEGER &&
+        !OSSL_PARAM_set_int(p, ctx->settings.saltlen))
+      return 0;
+    const EVP_MD* mgf1 = ctx->settings.mgf1 ? ctx->settings.mgf1 : ctx->settings.md;
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) && mgf1 &&
+        !OSSL_PARAM_set_utf8_string(p, EVP_MD_get0_name(mgf1)))
+      return 0;
+    return 1;
+  });
+}
+
+const OSSL_PARAM* gettable_ctx_params(void*, void*) {
+  static const OSSL_PARAM table[] = {
+      OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+      OSSL_PARAM_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  return table;
+}
+
+template <KeyType T>
+void* newctx(void* provctx, const char*) {
+  auto* provider = static_cast<ProviderCtx*>(provctx);
+  return guarded(provider, static_cast<void*>(nullptr), [&]() -> void* { return new SignatureCtx(provider, T); });
+}
+
+void freectx(void* vctx) { delete static_cast<SignatureCtx*>(vctx); }
+
+void* dupctx(void* vctx) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  return guarded(ctx->provider, static_cast<void*>(nullptr), [&]() -> void* {
+    auto copy = std::make_unique<SignatureCtx>(ctx->provider, ctx->type);
+    copy->key = ctx->key;
+    copy->settings = ctx->settings;  // its digest pointers stay valid: shared below
+    copy->md.reset(ctx->md && EVP_MD_up_ref(ctx->md.get()) ? ctx->md.get() : nullptr);
+    copy->mgf1.reset(ctx->mgf1 && EVP_MD_up_ref(ctx->mgf1.get()) ? ctx->mgf1.get() : nullptr);
+    if (ctx->digest) {
+      copy->digest.reset(EVP_MD_CTX_new());
+      if (!copy->digest || !EVP_MD_CTX_copy_ex(copy->digest.get(), ctx->digest.get()))
+        fail(HSMPROV_R_INTERNAL, "cannot copy the digest state");
+    }
+    return copy.release();
+  });
+}
+
+int init(void* vctx, void* keydata, const OSSL_PARAM params[]) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  auto* data = static_cast<KeyData*>(keydata);
+  if (data != nullptr) {
+    if (data->key == nullptr || data->type != ctx->type) return 0;
+    ctx->key = data->key;
+  }
+  if (ctx->key == nullptr) return 0;
+  return set_ctx_params(ctx, params);
+}
+
+size_t max_signature_size(const SignatureCtx& ctx) {
+  return static_cast<size_t>(EVP_PKEY_get_size(ctx.key->public_key()));
+}
+
+int sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs, size_t tbslen) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    if (sig == nullptr) {
+      *siglen = max_signature_size(*ctx);
+      return 1;
+    }
+    Bytes result = sign_with_token(*ctx->key, ctx->settings, tbs, tbslen);
+    if (result.size() > sigsize) fail(HSMPROV_R_INVALID_ARGUMENT, "the signature buffer is too small");
+    std::memcpy(sig, result.data(), result.size());
+    *siglen = result.size();
+    return 1;
+  });
+}
+
+int verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned char* tbs, size_t tbslen) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    return verify_in_software(ctx->libctx(), *ctx->key, ctx->settings, sig, siglen, tbs, tbslen) ? 1 : 0;
+  });
+}
+
+int digest_init(void* vctx, const char* mdname, void* keydata, const OSSL_PARAM params[]) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (!init(vctx, keydata, params)) return 0;
+  return guarded(ctx->provider, 0, [&] {
+    if (ctx->type == KeyType::ed25519) {
+      if (mdname != nullptr && mdname[0] != '\0') fail(HSMPROV_R_INVALID_ARGUMENT, "Ed25519 takes no digest");
+      return 1;
+    }
+    set_md(*ctx, mdname != nullptr && mdname[0] != '\0' ? mdname : "SHA256");
+    ctx->digest.reset(EVP_MD_CTX_new());
+    if (!ctx->digest || !EVP_DigestInit_ex2(ctx->digest.get(), ctx->settings.md, nullptr))
+      fail(HSMPROV_R_INTERNAL, "cannot start the digest");
+    return 1;
+  });
+}
+
+int digest_update(void* vctx, const unsigned char* data, size_t size) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (!ctx->digest) {
+    raise_error(ctx->provider, HSMPROV_R_UNSUPPORTED, "Ed25519 signs in one shot only");
+    return 0;
+  }
+  return EVP_DigestUpdate(ctx->digest.get(), data, size);
+}
+
+Bytes finish_digest(SignatureCtx& ctx) {
+  Bytes hash(EVP_MAX_MD_SIZE);
+  unsigned int size = 0;
+  if (!EVP_DigestFinal_ex(ctx.digest.get(), hash.data(), &size)) fail(HSMPROV_R_INTERNAL, "digest failed");
+  hash.resize(size);
+  return hash;
+}
+
+int digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (sig == nullptr) return sign(vctx, nullptr, siglen, sigsize, nullptr, 0);
+  return guarded(ctx->provider, 0, [&] {
+    Bytes hash = finish_digest(*ctx);
+    return sign(vctx, sig, siglen, sigsize, hash.data(), hash.size());
+  });
+}
+
+int digest_verify_final(void* vctx, const unsigned char* sig, size_t siglen) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  return guarded(ctx->provider, 0, [&] {
+    Bytes hash = finish_digest(*ctx);
+    return verify(vctx, sig, siglen, hash.data(), hash.size());
+  });
+}
+
+int digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs,
+                size_t tbslen) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (ctx->type == KeyType::ed25519) return sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+  if (sig == nullptr) return sign(vctx, nullptr, siglen, sigsize, nullptr, 0);
+  return digest_update(vctx, tbs, tbslen) && digest_sign_final(vctx, sig, siglen, sigsize);
+}
+
+int digest_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned char* tbs, size_t tbslen) {
+  auto* ctx = static_cast<SignatureCtx*>(vctx);
+  if (ctx->type == KeyType::ed25519) return verify(vctx, sig, siglen, tbs, tbslen);
+  return digest_update(vctx, tbs, tbslen) && digest_verify_final(vctx, sig, siglen);
+}
+
+template <KeyType T>
+const OSSL_DISPATCH* signature_functions() {
+  static const OSSL_DISPATCH functions[] = {
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_NEWCTX, OSSL_FUNC_signature_newctx_fn, newctx<T>),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_FREECTX, OSSL_FUNC_signature_freectx_fn, freectx),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DUPCTX, OSSL_FUNC_signature_dupctx_fn, dupctx),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, OSSL_FUNC_signature_sign_init_fn, init),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN, OSSL_FUNC_signature_sign_fn, sign),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, OSSL_FUNC_signature_verify_init_fn, init),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY, OSSL_FUNC_signature_verify_fn, verify),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, OSSL_FUNC_signature_digest_sign_init_fn, digest_init),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, OSSL_FUNC_signature_digest_sign_update_fn, digest_update),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, OSSL_FUNC_signature_digest_sign_final_fn, digest_sign_final),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, OSSL_FUNC_signature_digest_sign_fn, digest_sign),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, OSSL_FUNC_signature_digest_verify_init_fn, digest_init),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, OSSL_FUNC_signature_digest_verify_update_fn,
+                 digest_update),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, OSSL_FUNC_signature_digest_verify_final_fn,
+                 digest_verify_final),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, OSSL_FUNC_signature_digest_verify_fn, digest_verify),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, OSSL_FUNC_signature_get_ctx_params_fn, get_ctx_params),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, OSSL_FUNC_signature_gettable_ctx_params_fn,
+                 gettable_ctx_params),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, OSSL_FUNC_signature_set_ctx_params_fn, set_ctx_params),
+      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, OSSL_FUNC_signature_settable_ctx_params_fn,
+                 settable_ctx_params),
+      {0, nullptr}};
+  return functions;
+}
+
+}  // namespace
+
+const OSSL_ALGORITHM signature_algorithms[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", signature_functions<KeyType::rsa>(),
+     "RSA signatures with token keys"},
+    {"ECDSA", "provider=hsmprov", signature_functions<KeyType::ec>(), "ECDSA with token keys"},
+    {"ED25519:1.3.101.112", "provider=hsmprov", signature_functions<KeyType::ed25519>(), "Ed25519 with token keys"},
+    {nullptr, nullptr, nullptr, nullptr}};
+
+}  // namespace hsmprov

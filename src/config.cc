@@ -1,0 +1,82 @@
+// Config parsing and validation. Values arrive from OpenSSL's core; the file
+// is read here only to find keys we do not know, which must not pass silently.
+#include "config.h"
+
+#include <memory>
+
+#include <openssl/conf.h>
+#include <openssl/err.h>
+
+#include "error.h"
+
+namespace hsmprov {
+namespace {
+
+// Keys OpenSSL itself consumes in a provider section.
+bool is_openssl_key(const std::string& key) {
+  return key == "module" || key == "activate" || key == "identity" || key == "soft_load";
+}
+
+bool parse_bool(const std::string& key, const std::string& value) {
+  if (value == "true" || value == "yes" || value == "1") return true;
+  if (value == "false" || value == "no" || value == "0") return false;
+  fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not true or false");
+}
+
+ConfigValues read_section_of(const std::string& provider_name) {
+  ConfigValues values;
+  std::unique_ptr<char, void (*)(void*)> path(CONF_get1_default_config_file(), [](void* p) { OPENSSL_free(p); });
+  std::unique_ptr<CONF, decltype(&NCONF_free)> conf(NCONF_new(nullptr), &NCONF_free);
+  if (path == nullptr || conf == nullptr || NCONF_load(conf.get(), path.get(), nullptr) <= 0) return values;
+  const char* init = NCONF_get_string(conf.get(), nullptr, "openssl_conf");
+  const char* providers = init ? NCONF_get_string(conf.get(), init, "providers") : nullptr;
+  const char* section = providers ? NCONF_get_string(conf.get(), providers, provider_name.c_str()) : nullptr;
+  STACK_OF(CONF_VALUE)* items = section ? NCONF_get_section(conf.get(), section) : nullptr;
+  for (int i = 0; items != nullptr && i < sk_CONF_VALUE_num(items); ++i) {
+    CONF_VALUE* item = sk_CONF_VALUE_value(items, i);
+    values[item->name] = item->value;
+  }
+  return values;
+}
+
+}  // namespace
+
+const char* const* config_keys() {
+  static const char* const keys[] = {"pkcs11-module-path", "pkcs11-module-init-args",
+                                     "pkcs11-module-token-pin", "pkcs11-module-cache-keys", nullptr};
+  return keys;
+}
+
+Config parse_config(const ConfigValues& values, const std::string& default_module) {
+  Config config;
+  config.module_path = default_module;
+  for (const auto& [key, value] : values) {
+    if (is_openssl_key(key)) continue;
+    if (key == "pkcs11-module-path") {
+      if (value.empty()) fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-path' is empty");
+      config.module_path = value;
+    } else if (key == "pkcs11-module-init-args") {
+      config.init_args = value;
+    } else if (key == "pkcs11-module-token-pin") {
+      if (value.empty() || value == "file:")
+        fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-token-pin' is empty");
+      config.pin_spec = value;
+    } else if (key == "pkcs11-module-cache-keys") {
+      config.cache_keys = parse_bool(key, value);
+    } else {
+      fail(HSMPROV_R_CONFIG, "unknown config key '" + key + "'");
+    }
+  }
+  if (config.module_path.empty())
+    fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-path' is not set and no p11-kit proxy module is installed");
+  return config;
+}
+
+ConfigValues read_provider_section(const std::string& provider_name) {
+  // Missing files and keys are normal here: keep them off the error queue.
+  ERR_set_mark();
+  ConfigValues values = read_section_of(provider_name);
+  ERR_pop_to_mark();
+  return values;
+}
+}  // namespace hsmprov

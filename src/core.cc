@@ -1,0 +1,125 @@
+// Core: module and token bookkeeping, PIN resolution and the object search
+// behind the store.
+#include "core.h"
+
+#include "error.h"
+#include "log.h"
+
+namespace hsmprov {
+namespace {
+
+Pin pin_from_source(const std::string& source) {
+  if (source.rfind("file:", 0) == 0) return Pin::from_spec(source);
+  if (!source.empty() && source[0] == '/') return Pin::from_spec("file:" + source);
+  fail(HSMPROV_R_PIN, "pin-source must be a file: URI or an absolute path");
+}
+
+std::vector<CK_OBJECT_CLASS> classes_wanted(const Uri& uri) {
+  if (auto c = uri.object_class()) return {*c};
+  return {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
+}
+
+}  // namespace
+
+Core::Core(Config config) : config_(std::move(config)) {
+  module_ = std::make_unique<Module>(config_.module_path, config_.init_args);
+}
+
+unsigned Core::generation() const { return generation_; }
+
+void Core::reinitialize_if_forked() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!module_->reinitialized_after_fork()) return;
+  for (auto& [slot, token] : tokens_) token->forget_sessions();
+  ++generation_;
+}
+
+std::vector<Token*> Core::tokens(const Uri& uri) {
+  reinitialize_if_forked();
+  CK_INFO info;
+  check(module_->fn()->C_GetInfo(&info), "C_GetInfo", "module '" + module_->path() + "'");
+  if (!uri.matches_module(info)) return {};
+  CK_ULONG count = 0;
+  check(module_->fn()->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList", "module '" + module_->path() + "'");
+  std::vector<CK_SLOT_ID> slots(count);
+  check(module_->fn()->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList",
+        "module '" + module_->path() + "'");
+  slots.resize(count);
+  std::vector<Token*> matching;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (CK_SLOT_ID slot : slots) {
+    auto& token = tokens_[slot];
+    if (!token) token = std::make_unique<Token>(*module_, slot);
+    if (uri.matches_token(token->info()) && uri.matches_slot(slot, token->slot_info())) matching.push_back(token.get());
+  }
+  return matching;
+}
+
+void Core::log_in(Token& token, const Uri& uri, const PinPrompt& prompt) {
+  if (!token.login_required() || token.logged_in()) return;
+  if (!uri.pin_value().empty()) return token.authenticate(Pin(uri.pin_value()));
+  if (!uri.pin_source().empty()) return token.authenticate(pin_from_source(uri.pin_source()));
+  if (!config_.pin_spec.empty()) return token.authenticate(Pin::from_spec(config_.pin_spec));
+  std::optional<Pin> asked = prompt ? prompt(token.where()) : std::nullopt;
+  if (!asked || asked->empty())
+    fail(HSMPROV_R_PIN, token.where() + " needs a PIN for private keys: set pkcs11-module-token-pin, add "
+                                        "pin-source to the URI, or ask for type=cert or type=public");
+  token.authenticate(std::move(*asked));
+}
+
+std::vector<Found> Core::find_on(Token& token, const Uri& uri) {
+  std::vector<Found> found;
+  Session session = token.session();
+  for (CK_OBJECT_CLASS object_class : classes_wanted(uri)) {
+    std::vector<Attribute> query = uri.object_attributes();
+    if (!uri.object_class()) query.push_back({CKA_CLASS, Bytes(reinterpret_cast<unsigned char*>(&object_class),
+                                                               reinterpret_cast<unsigned char*>(&object_class + 1))});
+    for (CK_OBJECT_HANDLE object : find_objects(token, session, as_template(query))) {
+      Bytes label = read_attribute(token, session, object, CKA_LABEL).value_or(Bytes());
+      Found item{object_class, nullptr, {}, std::string(label.begin(), label.end())};
+      if (object_class == CKO_CERTIFICATE) {
+        if (read_ulong(token, session, object, CKA_CERTIFICATE_TYPE) != CKC_X_509) continue;
+        item.certificate = read_attribute(token, session, object, CKA_VALUE).value_or(Bytes());
+      } else if (object_class == CKO_PRIVATE_KEY || object_class == CKO_PUBLIC_KEY) {
+        item.key = Key::from_token(*this, token, session, object);
+        if (!item.key) {
+          log::write(1, token.where() + ", object '" + item.label + "': key type not supported, skipped");
+          continue;
+        }
+      } else {
+        continue;  // data objects and secret keys have no OpenSSL store type
+      }
+      found.push_back(std::move(item));
+    }
+  }
+  return found;
+}
+
+std::vector<Found> Core::find(const Uri& uri, const PinPrompt& prompt) {
+  std::vector<Token*> selected = tokens(uri);
+  if (selected.empty()) fail(HSMPROV_R_NOT_FOUND, "no token present matches the pkcs11: URI");
+  auto wanted = classes_wanted(uri);
+  bool want_private = std::find(wanted.begin(), wanted.end(), CKO_PRIVATE_KEY) != wanted.end();
+  std::vector<Found> found;
+  for (Token* token : selected) {
+    if (want_private) log_in(*token, uri, prompt);
+    for (Found& item : find_on(*token, uri)) found.push_back(std::move(item));
+  }
+  std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    auto rank = [](CK_OBJECT_CLASS c) { return c == CKO_PRIVATE_KEY ? 0 : c == CKO_PUBLIC_KEY ? 1 : 2; };
+    return rank(a.object_class) < rank(b.object_class);
+  });
+  size_t private_keys = std::count_if(found.begin(), found.end(),
+                                      [](const Found& f) { return f.object_class == CKO_PRIVATE_KEY; });
+  if (uri.names_object() && private_keys > 1)
+    fail(HSMPROV_R_AMBIGUOUS, "the pkcs11: URI names one key but matches " + std::to_string(private_keys) +
+                                  " private keys: add id= or token= to tell them apart");
+  if (found.empty()) {
+    std::string tokens_where;
+    for (Token* token : selected) tokens_where += (tokens_where.empty() ? "" : ", ") + token->where();
+    fail(HSMPROV_R_NOT_FOUND, "no object on " + tokens_where + " matches the pkcs11: URI");
+  }
+  return found;
+}
+
+}  // namespace hsmprov

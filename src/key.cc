@@ -1,0 +1,202 @@
+// Token key objects: loading their public half, signing and decrypting by
+// handle, finding them again after fork, and the optional session copy.
+#include "key.h"
+
+#include <cstring>
+
+#include "core.h"
+#include "error.h"
+#include "log.h"
+#include "pkcs11/ckr_names.h"
+#include "public_key.h"
+
+namespace hsmprov {
+namespace {
+
+Attribute ulong_attribute(CK_ATTRIBUTE_TYPE type, CK_ULONG value) {
+  Bytes bytes(sizeof value);
+  std::memcpy(bytes.data(), &value, sizeof value);
+  return {type, bytes};
+}
+
+std::string hex(const Bytes& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+// The public half of a private EC/EdDSA key sits on its public key object
+// or certificate (same CKA_ID): PKCS#11 private keys carry no CKA_EC_POINT.
+Bytes find_ec_point(Token& token, Session& session, const Bytes& id, const std::string& where) {
+  CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
+  std::vector<CK_ATTRIBUTE> query = {{CKA_CLASS, &public_class, sizeof public_class},
+                                     {CKA_ID, const_cast<unsigned char*>(id.data()), id.size()}};
+  for (CK_OBJECT_HANDLE h : find_objects(token, session, query))
+    if (auto point = read_attribute(token, session, h, CKA_EC_POINT)) return *point;
+  fail(HSMPROV_R_NOT_FOUND, where + ": no public key object with the same CKA_ID holds its CKA_EC_POINT");
+}
+
+EvpPkeyPtr load_public_half(Core& core, Token& token, Session& session, CK_OBJECT_HANDLE object, KeyType type,
+                            CK_OBJECT_CLASS object_class, const Bytes& id, const std::string& where) {
+  OSSL_LIB_CTX* libctx = core.software().libctx();
+  if (type == KeyType::rsa) {
+    auto n = read_attribute(token, session, object, CKA_MODULUS);
+    auto e = read_attribute(token, session, object, CKA_PUBLIC_EXPONENT);
+    if (!n || !e) fail(HSMPROV_R_UNSUPPORTED, where + ": the token does not give the RSA modulus and exponent");
+    return rsa_public_key(libctx, *n, *e);
+  }
+  auto point = object_class == CKO_PUBLIC_KEY ? read_attribute(token, session, object, CKA_EC_POINT)
+                                              : std::optional<Bytes>(find_ec_point(token, session, id, where));
+  if (!point) fail(HSMPROV_R_UNSUPPORTED, where + ": the public key object has no CKA_EC_POINT");
+  if (type == KeyType::ed25519) return ed25519_public_key(libctx, *point);
+  auto params = read_attribute(token, session, object, CKA_EC_PARAMS);
+  if (!params) fail(HSMPROV_R_UNSUPPORTED, where + ": the key has no CKA_EC_PARAMS");
+  return ec_public_key(libctx, *params, *point);
+}
+
+std::optional<KeyType> key_type_of(CK_ULONG key_type) {
+  switch (key_type) {
+    case CKK_RSA: return KeyType::rsa;
+    case CKK_EC: return KeyType::ec;
+    case CKK_EC_EDWARDS: return KeyType::ed25519;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+const char* key_type_name(KeyType type) {
+  switch (type) {
+    case KeyType::rsa: return "RSA";
+    case KeyType::ec: return "EC";
+    case KeyType::ed25519: return "ED25519";
+  }
+  return "?";
+}
+
+std::shared_ptr<Key> Key::from_token(Core& core, Token& token, Session& session, CK_OBJECT_HANDLE object) {
+  auto object_class = read_ulong(token, session, object, CKA_CLASS);
+  auto key_type = key_type_of(read_ulong(token, session, object, CKA_KEY_TYPE).value_or(CKK_VENDOR_DEFINED));
+  if (!object_class || !key_type) return nullptr;
+  Bytes id = read_attribute(token, session, object, CKA_ID).value_or(Bytes());
+  Bytes label = read_attribute(token, session, object, CKA_LABEL).value_or(Bytes());
+  std::string where = token.where() + ", object '" + std::string(label.begin(), label.end()) + "'";
+  EvpPkeyPtr public_key = load_public_half(core, token, session, object, *key_type, *object_class, id, where);
+  if (*key_type == KeyType::ed25519 && !EVP_PKEY_is_a(public_key.get(), "ED25519")) return nullptr;
+
+  std::shared_ptr<Key> key(new Key(*key_type, std::move(public_key)));
+  key->core_ = &core;
+  key->token_ = &token;
+  key->object_class_ = *object_class;
+  key->label_.assign(label.begin(), label.end());
+  key->identity_ = {ulong_attribute(CKA_CLASS, *object_class)};
+  if (!id.empty()) key->identity_.push_back({CKA_ID, id});
+  if (!label.empty()) key->identity_.push_back({CKA_LABEL, label});
+  key->always_authenticate_ = read_bool(token, session, object, CKA_ALWAYS_AUTHENTICATE);
+  key->generation_ = core.generation();
+  key->handle_ = object;
+  return key;
+}
+
+std::shared_ptr<Key> Key::from_public(KeyType type, EvpPkeyPtr public_key) {
+  return std::shared_ptr<Key>(new Key(type, std::move(public_key)));
+}
+
+Key::~Key() {
+  if (copy_owner_ && copy_ != CK_INVALID_HANDLE) token_->fn()->C_DestroyObject(copy_owner_->handle(), copy_);
+}
+
+std::string Key::uri() const {
+  if (token_ == nullptr) return "";
+  return object_uri(token_->info(), identity_);
+}
+
+std::string Key::where() const {
+  if (token_ == nullptr) return "software public key";
+  std::string name = !label_.empty() ? label_ : "id " + hex(identity_.size() > 1 ? identity_[1].value : Bytes());
+  return token_->where() + ", object '" + name + "'";
+}
+
+void Key::find_again() {
+  copy_owner_.reset();
+  copy_ = CK_INVALID_HANDLE;
+  Session session = token_->session();
+  std::vector<Attribute> identity = identity_;
+  auto found = find_objects(*token_, session, as_template(identity));
+  if (found.empty()) fail(HSMPROV_R_NOT_FOUND, where() + ": the key is no longer on the token");
+  handle_ = found.front();
+}
+
+void Key::make_session_copy() {
+  Session owner = token_->session();
+  CK_BBOOL no = CK_FALSE;
+  CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
+  CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+  CK_RV rv = token_->fn()->C_CopyObject(owner.handle(), handle_, &session_object, 1, &copy);
+  if (rv != CKR_OK) {
+    // A token may forbid copies (CKA_COPYABLE false): use the token object.
+    log::write(1, where() + ": no session copy (" + ckr_name(rv) + "), using the token object");
+    copy_refused_ = true;
+    return;
+  }
+  copy_owner_.emplace(std::move(owner));
+  copy_ = copy;
+}
+
+CK_OBJECT_HANDLE Key::handle_for_use() {
+  core_->reinitialize_if_forked();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (generation_ != core_->generation()) {
+    find_again();
+    generation_ = core_->generation();
+  }
+  if (has_private() && core_->config().cache_keys && copy_ == CK_INVALID_HANDLE && !copy_refused_)
+    make_session_copy();
+  return copy_ != CK_INVALID_HANDLE ? copy_ : handle_;
+}
+
+Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
+                    const unsigned char* data, size_t size) {
+  CK_OBJECT_HANDLE object = handle_for_use();
+  Session session = token_->session();
+  std::string where = this->where();
+  CK_RV rv = init(session.handle(), &mechanism, object);
+  if (rv != CKR_OK) session.mark_broken();
+  checked(*token_, session, rv, init_name, where);
+  if (always_authenticate_) {
+    try {
+      token_->context_login(session.handle());
+    } catch (...) {
+      session.mark_broken();  // the operation is still active on it
+      throw;
+    }
+  }
+  Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
+  CK_ULONG out_size = out.size();
+  rv = run(session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size);
+  if (rv != CKR_OK) session.mark_broken();
+  checked(*token_, session, rv, run_name, where);
+  out.resize(out_size);
+  return out;
+}
+
+void Key::require_private() const {
+  if (token_ == nullptr || !has_private()) fail(HSMPROV_R_UNSUPPORTED, where() + ": not a private key");
+}
+
+Bytes Key::sign(CK_MECHANISM& mechanism, const unsigned char* data, size_t size) {
+  require_private();
+  return one_shot(token_->fn()->C_SignInit, token_->fn()->C_Sign, "C_SignInit", "C_Sign", mechanism, data, size);
+}
+
+Bytes Key::decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t size) {
+  require_private();
+  return one_shot(token_->fn()->C_DecryptInit, token_->fn()->C_Decrypt, "C_DecryptInit", "C_Decrypt", mechanism,
+                  data, size);
+}
+
+}  // namespace hsmprov

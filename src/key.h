@@ -1,0 +1,72 @@
+// A key object on a token (private or public), or a public key that exists
+// only in software. Private key material never leaves the token: the object
+// is used by handle and only its public half is copied out.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "handles.h"
+#include "pkcs11/objects.h"
+#include "uri.h"
+
+namespace hsmprov {
+
+class Core;
+
+enum class KeyType { rsa, ec, ed25519 };
+const char* key_type_name(KeyType type);  // OpenSSL's name: RSA, EC, ED25519
+
+class Key {
+ public:
+  // nullptr for key types this provider does not handle.
+  static std::shared_ptr<Key> from_token(Core& core, Token& token, Session& session, CK_OBJECT_HANDLE object);
+  static std::shared_ptr<Key> from_public(KeyType type, EvpPkeyPtr public_key);
+  ~Key();
+  Key(const Key&) = delete;
+  Key& operator=(const Key&) = delete;
+
+  KeyType type() const { return type_; }
+  bool has_private() const { return object_class_ == CKO_PRIVATE_KEY; }
+  EVP_PKEY* public_key() const { return public_key_.get(); }
+  Token* token() const { return token_; }
+  // A pkcs11: URI that finds this object again (token, label, id, type).
+  std::string uri() const;
+  std::string where() const;
+
+  Bytes sign(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
+  Bytes decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
+
+ private:
+  Key(KeyType type, EvpPkeyPtr public_key) : type_(type), public_key_(std::move(public_key)) {}
+  using InitFn = CK_RV (*)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+  using RunFn = CK_RV (*)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+  Bytes one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
+                 const unsigned char* data, size_t size);
+  void require_private() const;
+  CK_OBJECT_HANDLE handle_for_use();
+  void find_again();
+  void make_session_copy();
+
+  KeyType type_;
+  EvpPkeyPtr public_key_;
+  Core* core_ = nullptr;
+  Token* token_ = nullptr;
+  CK_OBJECT_CLASS object_class_ = CKO_PUBLIC_KEY;
+  std::vector<Attribute> identity_;  // CKA_CLASS, CKA_ID, CKA_LABEL
+  std::string label_;
+  bool always_authenticate_ = false;
+
+  std::mutex mutex_;  // guards the handles below
+  unsigned generation_ = 0;
+  CK_OBJECT_HANDLE handle_ = CK_INVALID_HANDLE;
+  // Session copy (pkcs11-module-cache-keys): lives as long as its session.
+  std::optional<Session> copy_owner_;
+  CK_OBJECT_HANDLE copy_ = CK_INVALID_HANDLE;
+  bool copy_refused_ = false;
+};
+
+}  // namespace hsmprov

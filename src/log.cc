@@ -1,0 +1,49 @@
+// Debug log: parsed once from HSMPROV_DEBUG, appends lines to stderr or a file.
+#include "log.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <sstream>
+
+namespace hsmprov::log {
+namespace {
+
+struct Sink {
+  int level = 0;
+  FILE* out = stderr;
+
+  Sink() {
+    const char* env = std::getenv("HSMPROV_DEBUG");
+    if (env == nullptr) return;
+    std::stringstream items(env);
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      if (item.rfind("level:", 0) == 0) level = std::atoi(item.c_str() + 6);
+      if (item.rfind("file:", 0) == 0) {
+        FILE* f = std::fopen(item.c_str() + 5, "a");
+        if (f != nullptr) out = f;
+      }
+    }
+  }
+};
+
+Sink& sink() {
+  static Sink instance;
+  return instance;
+}
+
+std::mutex write_mutex;
+
+}  // namespace
+
+int level() { return sink().level; }
+
+void write(int at_level, const std::string& message) {
+  if (sink().level < at_level) return;
+  std::lock_guard<std::mutex> lock(write_mutex);
+  std::fprintf(sink().out, "hsmprov: %s\n", message.c_str());
+  std::fflush(sink().out);
+}
+
+}  // namespace hsmprov::log

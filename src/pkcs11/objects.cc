@@ -1,0 +1,56 @@
+// Object search and attribute reads, every call checked.
+#include "pkcs11/objects.h"
+
+#include <cstring>
+
+namespace hsmprov {
+
+void checked(Token& token, Session& session, CK_RV rv, const char* function, const std::string& where) {
+  if (rv != CKR_OK) token.note_failure(session, rv);
+  check(rv, function, where);
+}
+
+std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query) {
+  CK_SESSION_HANDLE h = session.handle();
+  checked(token, session, token.fn()->C_FindObjectsInit(h, query.data(), query.size()), "C_FindObjectsInit",
+          token.where());
+  std::vector<CK_OBJECT_HANDLE> found;
+  CK_OBJECT_HANDLE batch[64];
+  CK_ULONG count = 0;
+  CK_RV rv;
+  while ((rv = token.fn()->C_FindObjects(h, batch, 64, &count)) == CKR_OK && count > 0)
+    found.insert(found.end(), batch, batch + count);
+  token.fn()->C_FindObjectsFinal(h);
+  checked(token, session, rv, "C_FindObjects", token.where());
+  return found;
+}
+
+std::optional<Bytes> read_attribute(Token& token, Session& session, CK_OBJECT_HANDLE object,
+                                    CK_ATTRIBUTE_TYPE type) {
+  CK_ATTRIBUTE attr{type, nullptr, 0};
+  CK_RV rv = token.fn()->C_GetAttributeValue(session.handle(), object, &attr, 1);
+  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
+  checked(token, session, rv, "C_GetAttributeValue", token.where());
+  if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
+  Bytes value(attr.ulValueLen);
+  attr.pValue = value.data();
+  checked(token, session, token.fn()->C_GetAttributeValue(session.handle(), object, &attr, 1),
+          "C_GetAttributeValue", token.where());
+  value.resize(attr.ulValueLen);
+  return value;
+}
+
+std::optional<CK_ULONG> read_ulong(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
+  auto bytes = read_attribute(token, session, object, type);
+  if (!bytes || bytes->size() != sizeof(CK_ULONG)) return std::nullopt;
+  CK_ULONG value;
+  std::memcpy(&value, bytes->data(), sizeof value);
+  return value;
+}
+
+bool read_bool(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
+  auto bytes = read_attribute(token, session, object, type);
+  return bytes && bytes->size() == 1 && (*bytes)[0] != 0;
+}
+
+}  // namespace hsmprov

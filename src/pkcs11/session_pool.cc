@@ -1,0 +1,106 @@
+// Session pool logic; see session_pool.h for the rules it keeps.
+#include "pkcs11/session_pool.h"
+
+namespace hsmprov {
+
+Session::~Session() {
+  if (pool_ != nullptr) pool_->release(handle_, generation_, broken_);
+}
+
+Session::Session(Session&& other) noexcept
+    : pool_(other.pool_), handle_(other.handle_), generation_(other.generation_), broken_(other.broken_) {
+  other.pool_ = nullptr;
+}
+
+SessionPool::~SessionPool() {
+  for (CK_SESSION_HANDLE h : idle_) ops_.close(h);
+}
+
+Session SessionPool::take_or_open() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      CK_SESSION_HANDLE h = idle_.back();
+      idle_.pop_back();
+      return Session(this, h, generation_);
+    }
+  }
+  CK_SESSION_HANDLE h = ops_.open();  // outside the lock: may be slow
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++open_;
+  return Session(this, h, generation_);
+}
+
+void SessionPool::login_if_needed() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!login_wanted_ || logged_in_) return;
+  }
+  std::lock_guard<std::mutex> one_login(login_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (logged_in_) return;  // another thread did it while we waited
+  }
+  Session session = take_or_open();
+  ops_.login(session.handle());
+  std::lock_guard<std::mutex> lock(mutex_);
+  logged_in_ = true;
+}
+
+void SessionPool::require_login() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    login_wanted_ = true;
+  }
+  login_if_needed();
+}
+
+Session SessionPool::acquire() {
+  login_if_needed();
+  return take_or_open();
+}
+
+void SessionPool::release(CK_SESSION_HANDLE handle, unsigned generation, bool broken) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (generation != generation_) return;  // from before fork: not ours to close
+  // Keep the last open session while logged in: closing it logs us out.
+  bool keep = !broken && (idle_.size() < max_idle_ || (logged_in_ && open_ == 1));
+  if (keep) {
+    idle_.push_back(handle);
+    return;
+  }
+  --open_;
+  if (open_ == 0) logged_in_ = false;
+  lock.unlock();
+  ops_.close(handle);
+}
+
+void SessionPool::forget_all() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  idle_.clear();
+  open_ = 0;
+  logged_in_ = false;
+  ++generation_;
+}
+
+void SessionPool::login_lost() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  logged_in_ = false;
+}
+
+bool SessionPool::logged_in() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return logged_in_;
+}
+
+size_t SessionPool::open_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return open_;
+}
+
+size_t SessionPool::idle_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return idle_.size();
+}
+
+}  // namespace hsmprov

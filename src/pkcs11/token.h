@@ -1,0 +1,61 @@
+// One slot with a token present: its identity (for URI matching and error
+// context), its mechanism list, its session pool and its login.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pin.h"
+#include "pkcs11/module.h"
+#include "pkcs11/session_pool.h"
+
+namespace hsmprov {
+
+class Token : private SessionOps {
+ public:
+  Token(Module& module, CK_SLOT_ID slot);
+  Token(const Token&) = delete;
+  Token& operator=(const Token&) = delete;
+
+  Module& module() const { return module_; }
+  CK_FUNCTION_LIST* fn() const { return module_.fn(); }
+  CK_SLOT_ID slot() const { return slot_; }
+  const CK_TOKEN_INFO& info() const { return info_; }
+  const CK_SLOT_INFO& slot_info() const { return slot_info_; }
+  std::string label() const;
+  // "token 'label'": the prefix of every error about this token.
+  std::string where() const;
+
+  bool login_required() const { return (info_.flags & CKF_LOGIN_REQUIRED) != 0; }
+  bool logged_in() const { return pool_.logged_in(); }
+  // Logs in with `pin` (kept for re-login after fork) unless logged in.
+  void authenticate(Pin pin);
+  // Per-operation login for keys with CKA_ALWAYS_AUTHENTICATE.
+  void context_login(CK_SESSION_HANDLE session);
+
+  bool has_mechanism(CK_MECHANISM_TYPE mechanism) const;
+  Session session() { return pool_.acquire(); }
+  // After fork: forget every handle; the next session logs in again.
+  void forget_sessions() { pool_.forget_all(); }
+  // Classifies a failed call: closes broken sessions, notes a lost login.
+  void note_failure(Session& session, CK_RV rv);
+
+ private:
+  CK_SESSION_HANDLE open() override;
+  void close(CK_SESSION_HANDLE h) override;
+  void login(CK_SESSION_HANDLE h) override;
+  void do_login(CK_SESSION_HANDLE h, CK_USER_TYPE user);
+
+  Module& module_;
+  CK_SLOT_ID slot_;
+  CK_SLOT_INFO slot_info_{};
+  CK_TOKEN_INFO info_{};
+  std::vector<CK_MECHANISM_TYPE> mechanisms_;
+  Pin pin_;
+  SessionPool pool_;
+};
+
+// PKCS#11 pads fixed-size strings with blanks.
+std::string trimmed(const unsigned char* padded, size_t size);
+
+}  // namespace hsmprov

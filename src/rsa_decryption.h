@@ -1,0 +1,22 @@
+// RSA encryption with token keys: the token decrypts (PKCS#1 v1.5 or OAEP),
+// software encrypts with the key's public half.
+#pragma once
+
+#include <openssl/rsa.h>
+
+#include "key.h"
+
+namespace hsmprov {
+
+struct DecryptionSettings {
+  int padding = RSA_PKCS1_PADDING;  // or RSA_PKCS1_OAEP_PADDING
+  const EVP_MD* oaep_md = nullptr;  // none: SHA-1, OpenSSL's default
+  const EVP_MD* mgf1 = nullptr;     // none: same as oaep_md
+  Bytes label;
+};
+
+Bytes decrypt_with_token(Key& key, const DecryptionSettings& settings, const unsigned char* in, size_t size);
+Bytes encrypt_in_software(OSSL_LIB_CTX* libctx, Key& key, const DecryptionSettings& settings, const unsigned char* in,
+                          size_t size);
+
+}  // namespace hsmprov

@@ -1,0 +1,25 @@
+// A library context of our own with OpenSSL's default provider: public-key
+// operations (verify, encrypt) and hashing run there, in software, so they
+// never come back into this provider and work even when the application
+// did not load the default provider.
+#pragma once
+
+#include <openssl/provider.h>
+
+namespace hsmprov {
+
+class Software {
+ public:
+  Software();
+  ~Software();
+  Software(const Software&) = delete;
+  Software& operator=(const Software&) = delete;
+
+  OSSL_LIB_CTX* libctx() const { return libctx_; }
+
+ private:
+  OSSL_LIB_CTX* libctx_ = nullptr;
+  OSSL_PROVIDER* default_ = nullptr;
+};
+
+}  // namespace hsmprov
