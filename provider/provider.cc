@@ -2,6 +2,7 @@
  * answers OpenSSL's queries for algorithms, parameters and reason strings. */
 #include "provider.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include <openssl/core_names.h>
@@ -161,12 +162,20 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
   take_core_functions(*ctx, in, &core_get_params);
   if (core_get_params == nullptr || ctx->new_error == nullptr || ctx->bio_read_ex == nullptr) return 0;
-  bool ok = guarded(ctx.get(), false, [&] {
+  std::string failure;
+  try {
     Config config = parse_config(config_values(handle, core_get_params), HSMPROV_DEFAULT_MODULE);
     ctx->core = std::make_unique<Core>(std::move(config));
-    return true;
-  });
-  if (!ok) return 0;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure.c_str());
+    // OpenSSL drops errors of providers activated from a config file without
+    // a word; a provider that silently is not there misleads, so say it.
+    std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure.c_str());
+    return 0;
+  }
   *out = provider_functions;
   *provctx = ctx.release();
   return 1;

@@ -21,6 +21,7 @@ struct StoreCtx {
   int expect = 0;
   bool searched = false;
   bool failed = false;
+  bool failure_seen = false;
   std::vector<Found> found;
   size_t next = 0;
 };
@@ -69,6 +70,10 @@ int store_load(void* loaderctx, OSSL_CALLBACK* object_cb, void* object_cbarg, OS
                void* pw_cbarg) {
   auto* ctx = static_cast<StoreCtx*>(loaderctx);
   return guarded(ctx->provider, 0, [&] {
+    if (ctx->failed) {
+      ctx->failure_seen = true;  // see store_eof()
+      return 0;
+    }
     if (!ctx->searched) {
       ctx->searched = true;
       ctx->failed = true;  // until the search returns
@@ -81,9 +86,12 @@ int store_load(void* loaderctx, OSSL_CALLBACK* object_cb, void* object_cbarg, OS
   });
 }
 
+// After a failed search, OSSL_STORE counts the failure as an error only if
+// we are not at the end yet; so the end comes when a caller loads once more
+// after the failure, and the error reaches the exit status of storeutl.
 int store_eof(void* loaderctx) {
   auto* ctx = static_cast<StoreCtx*>(loaderctx);
-  if (ctx->failed) return 1;
+  if (ctx->failed) return ctx->failure_seen;
   if (!ctx->searched) return 0;
   size_t next = ctx->next;
   while (next < ctx->found.size() && !wanted(ctx->found[next], ctx->expect)) ++next;

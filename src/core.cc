@@ -50,6 +50,8 @@ std::vector<Token*> Core::tokens(const Uri& uri) {
   for (CK_SLOT_ID slot : slots) {
     auto& token = tokens_[slot];
     if (!token) token = std::make_unique<Token>(*module_, slot);
+    // An uninitialised token (SoftHSM always offers one) holds nothing to use.
+    if (!(token->info().flags & CKF_TOKEN_INITIALIZED)) continue;
     if (uri.matches_token(token->info()) && uri.matches_slot(slot, token->slot_info())) matching.push_back(token.get());
   }
   return matching;

@@ -1,0 +1,118 @@
+// Test program: signs with one token key (loaded by URI through OSSL_STORE,
+// the provider coming from OPENSSL_CONF) from several threads at once, and
+// optionally in a forked child, verifying every signature in software.
+// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork]
+// Prints "ok=N bad=M"; exits 0 only when every signature verified.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+namespace {
+
+EVP_PKEY* load_private_key(const char* uri) {
+  OSSL_STORE_CTX* store = OSSL_STORE_open(uri, nullptr, nullptr, nullptr, nullptr);
+  EVP_PKEY* key = nullptr;
+  while (store != nullptr && key == nullptr && !OSSL_STORE_eof(store)) {
+    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
+    if (info != nullptr && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key = OSSL_STORE_INFO_get1_PKEY(info);
+    OSSL_STORE_INFO_free(info);
+  }
+  OSSL_STORE_close(store);
+  return key;
+}
+
+// The public half as a software key of the default provider.
+EVP_PKEY* software_public_key(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int size = i2d_PUBKEY(key, &der);
+  const unsigned char* p = der;
+  EVP_PKEY* pub = size > 0 ? d2i_PUBKEY_ex(nullptr, &p, size, nullptr, "provider=default") : nullptr;
+  OPENSSL_free(der);
+  return pub;
+}
+
+bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message) {
+  unsigned char sig[1024];
+  size_t sig_size = sizeof sig;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
+            EVP_DigestSign(ctx, sig, &sig_size, reinterpret_cast<const unsigned char*>(message.data()),
+                           message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    ERR_print_errors_fp(stderr);
+    return false;
+  }
+  ctx = EVP_MD_CTX_new();
+  ok = EVP_DigestVerifyInit_ex(ctx, nullptr, "SHA256", nullptr, "provider=default", pub, nullptr) == 1 &&
+       EVP_DigestVerify(ctx, sig, sig_size, reinterpret_cast<const unsigned char*>(message.data()),
+                        message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, std::atomic<int>& ok, std::atomic<int>& bad) {
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        std::string message = "thread " + std::to_string(t) + " message " + std::to_string(i);
+        (sign_and_verify(key, pub, message) ? ok : bad)++;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork]\n", argv[0]);
+    return 2;
+  }
+  int threads = std::atoi(argv[2]), per_thread = std::atoi(argv[3]);
+  bool fork_child = argc > 4 && std::strcmp(argv[4], "fork") == 0;
+  EVP_PKEY* key = load_private_key(argv[1]);
+  EVP_PKEY* pub = key ? software_public_key(key) : nullptr;
+  if (key == nullptr || pub == nullptr) {
+    ERR_print_errors_fp(stderr);
+    std::fprintf(stderr, "cannot load the key\n");
+    return 2;
+  }
+  std::atomic<int> ok{0}, bad{0};
+  if (fork_child) {
+    (sign_and_verify(key, pub, "before fork") ? ok : bad)++;  // sessions and login exist now
+    pid_t child = fork();
+    if (child == 0) {
+      std::atomic<int> child_ok{0}, child_bad{0};
+      run(key, pub, threads, per_thread, child_ok, child_bad);
+      std::printf("child ok=%d bad=%d\n", child_ok.load(), child_bad.load());
+      std::fflush(stdout);
+      _exit(child_bad == 0 && child_ok == threads * per_thread ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad++;
+    (sign_and_verify(key, pub, "after fork") ? ok : bad)++;  // the parent is unaffected
+  } else {
+    run(key, pub, threads, per_thread, ok, bad);
+  }
+  std::printf("ok=%d bad=%d\n", ok.load(), bad.load());
+  int expected = fork_child ? 2 : threads * per_thread;
+  EVP_PKEY_free(pub);
+  EVP_PKEY_free(key);
+  return bad == 0 && ok == expected ? 0 : 1;
+}

@@ -1,0 +1,145 @@
+"""Fixtures for the integration tests: a fresh SoftHSM token (or NSS softokn
+database) made in a temp dir, the real `openssl` binary loading the provider
+from the build tree through a config made from openssl.cnf.example, and a
+check after every test that the PIN appears in no output and no log."""
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("HSMPROV_BUILD_DIR", ROOT / "build"))
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+NSS_MODULE = "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"
+SANITIZE = os.environ.get("HSMPROV_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE")
+
+# Everything our commands printed during the current test, searched for PINs.
+OUTPUTS = []
+
+
+def sanitizer_env():
+    """The openssl binary is not instrumented: preload the runtimes."""
+    if not SANITIZE:
+        return {}
+    libs = [subprocess.run(["gcc", "-print-file-name=" + lib], capture_output=True, text=True).stdout.strip()
+            for lib in ("libasan.so", "libubsan.so")]
+    return {"LD_PRELOAD": ":".join(libs), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+
+
+def run(args, env, input=None, check=True, timeout=120):
+    result = subprocess.run([str(a) for a in args], input=input, capture_output=True, env=env, timeout=timeout)
+    OUTPUTS.append(result.stdout + result.stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args[0]} {' '.join(map(str, args[1:]))} failed ({result.returncode}):\n"
+                             f"{result.stderr.decode(errors='replace')}")
+    return result
+
+
+class Token:
+    """One token and the environment that reaches it through the provider."""
+
+    def __init__(self, tmp: Path, label: str, pin: str, module: str, init_args: str = ""):
+        self.tmp, self.label, self.pin, self.module, self.init_args = tmp, label, pin, module, init_args
+        self.pin_file = tmp / "token.pin"
+        self.pin_file.write_text(pin + "\n")
+        self.pin_file.chmod(0o600)
+        self.debug_log = tmp / "debug.log"
+        self.config = self.write_config(tmp / "openssl.cnf")
+        self.env = dict(os.environ, OPENSSL_CONF=str(self.config), OPENSSL_MODULES=str(BUILD / "provider"),
+                        SOFTHSM2_CONF=str(tmp / "softhsm2.conf"),
+                        HSMPROV_DEBUG=f"level:2,file:{self.debug_log}", **sanitizer_env())
+
+    def write_config(self, path: Path, extra: str = "", pin_line: bool = True) -> Path:
+        text = (ROOT / "openssl.cnf.example").read_text()
+        text = text.replace("pkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so",
+                            f"pkcs11-module-path = {self.module}")
+        pin = f"pkcs11-module-token-pin = file:{self.pin_file}" if pin_line else ""
+        text = text.replace("pkcs11-module-token-pin = file:/etc/hsmprov/token.pin", pin)
+        if self.init_args:
+            text = text.replace("activate = 1\n", f"pkcs11-module-init-args = {self.init_args}\nactivate = 1\n")
+        text = text.replace("[hsmprov_sect]\n", f"[hsmprov_sect]\n{extra}\n")
+        path.write_text(text)
+        return path
+
+    def uri(self, **attributes) -> str:
+        parts = [f"token={self.label.replace(' ', '%20')}"]
+        parts += [f"{k.replace('_', '-')}={v}" for k, v in attributes.items()]
+        return "pkcs11:" + ";".join(parts)
+
+    def openssl(self, *args, input=None, check=True, env=None):
+        return run(["openssl", *args], env or self.env, input=input, check=check)
+
+    def program(self, *args, check=True, env=None, timeout=300):
+        return run(args, env or self.env, check=check, timeout=timeout)
+
+    def genpkey(self, label, algorithm, *options, out=None):
+        out = out or self.tmp / f"{label}.ref.pem"
+        self.openssl("genpkey", "-propquery", "provider=hsmprov", "-algorithm", algorithm, *options,
+                     "-pkeyopt", f"pkcs11_uri:{self.uri(object=label)}", "-out", out)
+        return out
+
+    def public_key_pem(self, label) -> bytes:
+        return self.openssl("pkey", "-in", self.uri(object=label, type="private"), "-pubout").stdout
+
+
+class SoftHsmToken(Token):
+    def __init__(self, tmp: Path, label="test token"):
+        (tmp / "tokens").mkdir()
+        (tmp / "softhsm2.conf").write_text(f"directories.tokendir = {tmp}/tokens\nobjectstore.backend = file\n"
+                                           "log.level = ERROR\n")
+        super().__init__(tmp, label, "73" + secrets.token_hex(4), SOFTHSM_MODULE)
+        self.so_pin = secrets.token_hex(4)
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.pin,
+                        "--so-pin", self.so_pin], check=True, capture_output=True, env=self.env)
+
+    def tool_env(self):
+        """For SoftHSM's and OpenSC's own tools: they use OpenSSL too, and must
+        not load our provider (and with it SoftHSM a second time)."""
+        env = dict(self.env, OPENSSL_CONF="/dev/null")
+        env.pop("LD_PRELOAD", None)
+        return env
+
+    def p11tool(self, *args, check=True):
+        """OpenSC's pkcs11-tool, for objects made outside the provider."""
+        return run(["pkcs11-tool", "--module", self.module, "--token-label", self.label, "--login", "--pin",
+                    self.pin, *args], self.tool_env(), check=check)
+
+
+@pytest.fixture(scope="module")
+def softhsm(tmp_path_factory):
+    return SoftHsmToken(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture(scope="module")
+def nss(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nss")
+    db = tmp / "db"
+    db.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True)
+    args = f"configdir='sql:{db}' certPrefix='' keyPrefix='' secmod='secmod.db'"
+    token = Token(tmp, "NSS Certificate DB", "", NSS_MODULE, init_args=args)
+    return token
+
+
+@pytest.fixture(autouse=True)
+def no_pin_in_any_output(request):
+    OUTPUTS.clear()
+    yield
+    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss") if name in request.fixturenames]
+    for token in tokens:
+        if not token.pin:
+            continue
+        pin = token.pin.encode()
+        for output in OUTPUTS:
+            assert pin not in output, "the PIN appeared in a command's output"
+        if token.debug_log.exists():
+            assert pin not in token.debug_log.read_bytes(), "the PIN appeared in the debug log"
+
+
+def error_text(result) -> str:
+    return result.stderr.decode(errors="replace")

@@ -1,0 +1,135 @@
+"""Issue 2, point 1: loading, installation and configuration of the provider."""
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import BUILD, error_text, run
+
+
+def test_list_providers_shows_name_version_status(softhsm):
+    out = softhsm.openssl("list", "-providers", "-provider", "hsmprov").stdout.decode()
+    assert "hsmprov" in out
+    assert "name: hsmprov PKCS#11 provider" in out
+    assert "version: 0.1.0" in out
+    assert "status: active" in out
+
+
+def test_build_tree_works_with_openssl_modules_and_no_config(softhsm):
+    # Without a config the provider uses p11-kit's proxy, which offers SoftHSM
+    # (registered with p11-kit by Debian's package).
+    env = dict(softhsm.env, OPENSSL_CONF="/dev/null")
+    out = run(["openssl", "list", "-providers", "-provider", "hsmprov"], env).stdout.decode()
+    assert "status: active" in out
+
+
+def test_cmake_install_puts_module_where_openssl_looks(tmp_path):
+    modules_dir = subprocess.run(["openssl", "version", "-m"], capture_output=True, text=True).stdout
+    modules_dir = modules_dir.split('"')[1]
+    subprocess.run(["cmake", "--install", str(BUILD)], check=True, capture_output=True,
+                   env=dict(os.environ, DESTDIR=str(tmp_path)))
+    installed = tmp_path / modules_dir.lstrip("/") / "hsmprov.so"
+    assert installed.is_file()
+    env = dict(os.environ, OPENSSL_MODULES=str(installed.parent), OPENSSL_CONF="/dev/null")
+    assert "status: active" in run(["openssl", "list", "-providers", "-provider", "hsmprov"], env).stdout.decode()
+
+
+def assert_not_loaded(env, expected):
+    """OpenSSL itself ignores a provider that fails to load from the config;
+    the provider says why, and a command that needs it fails."""
+    listed = run(["openssl", "list", "-providers"], env, check=False)
+    assert "hsmprov" not in listed.stdout.decode()
+    assert f"hsmprov: the provider is not loaded: {expected}" in error_text(listed)
+    used = run(["openssl", "storeutl", "pkcs11:"], env, check=False)
+    assert used.returncode != 0
+
+
+def config_refused(token, tmp_path, extra, expected):
+    config = token.write_config(tmp_path / "bad.cnf", extra=extra)
+    assert_not_loaded(dict(token.env, OPENSSL_CONF=str(config)), expected)
+
+
+def test_unknown_key_stops_loading_and_is_named(softhsm, tmp_path):
+    config_refused(softhsm, tmp_path, "pkcs11-modul-path = /x.so", "unknown config key 'pkcs11-modul-path'")
+
+
+def test_bad_value_stops_loading_and_is_named(softhsm, tmp_path):
+    config_refused(softhsm, tmp_path, "pkcs11-module-cache-keys = sometimes",
+                   "config key 'pkcs11-module-cache-keys': 'sometimes' is not true or false")
+
+
+def test_missing_module_is_named(softhsm, tmp_path):
+    config = softhsm.write_config(tmp_path / "bad.cnf")
+    config.write_text(config.read_text().replace(softhsm.module, "/nonexistent/libpkcs11.so"))
+    assert_not_loaded(dict(softhsm.env, OPENSSL_CONF=str(config)),
+                      "cannot load PKCS#11 module '/nonexistent/libpkcs11.so'")
+
+
+def test_literal_pin_in_config(softhsm, tmp_path):
+    softhsm.genpkey("literal-pin", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    config = softhsm.write_config(tmp_path / "literal.cnf", extra=f"pkcs11-module-token-pin = {softhsm.pin}",
+                                  pin_line=False)
+    env = dict(softhsm.env, OPENSSL_CONF=str(config))
+    out = run(["openssl", "pkey", "-in", softhsm.uri(object="literal-pin", type="private"), "-pubout"], env)
+    assert b"BEGIN PUBLIC KEY" in out.stdout
+
+
+def no_pin_env(token, tmp_path):
+    config = token.write_config(tmp_path / "nopin.cnf", pin_line=False)
+    return dict(token.env, OPENSSL_CONF=str(config))
+
+
+def test_pin_from_uri_pin_source(softhsm, tmp_path):
+    softhsm.genpkey("pin-source", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    uri = softhsm.uri(object="pin-source", type="private") + f"?pin-source=file:{softhsm.pin_file}"
+    out = run(["openssl", "pkey", "-in", uri, "-pubout"], no_pin_env(softhsm, tmp_path))
+    assert out.stdout == softhsm.public_key_pem("pin-source")
+
+
+def test_pin_from_uri_pin_value(softhsm, tmp_path):
+    softhsm.genpkey("pin-value", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    uri = softhsm.uri(object="pin-value", type="private") + f"?pin-value={softhsm.pin}"
+    out = run(["openssl", "pkey", "-in", uri, "-pubout"], no_pin_env(softhsm, tmp_path))
+    assert b"BEGIN PUBLIC KEY" in out.stdout
+
+
+def test_pin_from_openssl_passphrase_prompt(softhsm, tmp_path):
+    softhsm.genpkey("prompted", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    out = run(["openssl", "pkey", "-in", softhsm.uri(object="prompted", type="private"), "-pubout",
+               "-passin", f"file:{softhsm.pin_file}"], no_pin_env(softhsm, tmp_path))
+    assert out.stdout == softhsm.public_key_pem("prompted")
+
+
+def test_pin_typed_at_the_terminal(softhsm, tmp_path):
+    """A real pseudo-terminal: OpenSSL's prompt names the token, the PIN typed there logs in."""
+    import pty
+    softhsm.genpkey("typed", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = no_pin_env(softhsm, tmp_path)
+        os.execvpe("openssl", ["openssl", "pkey", "-in", softhsm.uri(object="typed", type="private"), "-pubout"],
+                   env)
+    transcript = b""
+    while b"pass phrase" not in transcript.lower():
+        transcript += os.read(fd, 1024)
+    os.write(fd, softhsm.pin.encode() + b"\n")
+    try:
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            transcript += chunk
+    except OSError:
+        pass
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, transcript
+    assert b"PKCS#11 token 'test token'" in transcript
+    assert b"BEGIN PUBLIC KEY" in transcript
+    assert softhsm.pin.encode() not in transcript  # not echoed
+
+
+def test_no_pin_anywhere_is_a_clear_error(softhsm, tmp_path):
+    env = dict(no_pin_env(softhsm, tmp_path))
+    result = run(["openssl", "pkey", "-in", softhsm.uri(type="private"), "-pubout", "-passin", "pass:"], env,
+                 check=False)
+    assert result.returncode != 0
+    assert "needs a PIN for private keys" in error_text(result)

@@ -1,0 +1,196 @@
+// Unit tests: session pool logic. The SessionOps here is a test double that
+// counts opens, closes and logins; no PKCS#11 module is involved.
+#include <atomic>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "pkcs11/session_pool.h"
+
+// cmocka last: it defines a fail() macro that would shadow hsmprov::fail.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+extern "C" {
+#include <cmocka.h>
+}
+
+using hsmprov::Session;
+using hsmprov::SessionPool;
+
+namespace {
+
+struct CountingOps : hsmprov::SessionOps {
+  std::atomic<CK_SESSION_HANDLE> next{1};
+  std::atomic<int> opened{0}, closed{0}, logins{0};
+  bool fail_login = false;
+  std::mutex mutex;
+  std::set<CK_SESSION_HANDLE> live;
+
+  CK_SESSION_HANDLE open() override {
+    ++opened;
+    std::lock_guard<std::mutex> lock(mutex);
+    CK_SESSION_HANDLE h = next++;
+    live.insert(h);
+    return h;
+  }
+  void close(CK_SESSION_HANDLE h) override {
+    ++closed;
+    std::lock_guard<std::mutex> lock(mutex);
+    live.erase(h);
+  }
+  void login(CK_SESSION_HANDLE) override {
+    if (fail_login) throw std::runtime_error("CKR_PIN_INCORRECT");
+    ++logins;
+  }
+};
+
+void sessions_are_reused(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  CK_SESSION_HANDLE first;
+  {
+    Session s = pool.acquire();
+    first = s.handle();
+  }
+  {
+    Session s = pool.acquire();
+    assert_int_equal(s.handle(), first);
+  }
+  assert_int_equal(ops.opened, 1);
+  assert_int_equal(pool.idle_count(), 1);
+}
+
+void concurrent_users_get_distinct_sessions(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  Session a = pool.acquire();
+  Session b = pool.acquire();
+  assert_int_not_equal(a.handle(), b.handle());
+  assert_int_equal(pool.open_count(), 2);
+}
+
+void login_happens_once(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  pool.require_login();
+  pool.require_login();
+  { Session s = pool.acquire(); }
+  assert_int_equal(ops.logins, 1);
+  assert_true(pool.logged_in());
+}
+
+void failed_login_leaves_pool_logged_out(void**) {
+  CountingOps ops;
+  ops.fail_login = true;
+  SessionPool pool(ops);
+  bool thrown = false;
+  try {
+    pool.require_login();
+  } catch (const std::runtime_error&) {
+    thrown = true;
+  }
+  assert_true(thrown);
+  assert_false(pool.logged_in());
+  assert_int_equal(pool.idle_count(), 1);  // the session went back, not lost
+}
+
+void broken_sessions_are_closed(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  {
+    Session s = pool.acquire();
+    s.mark_broken();
+  }
+  assert_int_equal(ops.closed, 1);
+  assert_int_equal(pool.idle_count(), 0);
+  assert_int_equal(pool.open_count(), 0);
+}
+
+void last_session_kept_while_logged_in(void**) {
+  CountingOps ops;
+  SessionPool pool(ops, 0);  // keep no idle sessions ...
+  pool.require_login();      // ... except the one that holds the login
+  assert_int_equal(pool.idle_count(), 1);
+  assert_int_equal(ops.closed, 0);
+  Session a = pool.acquire();
+  Session b = pool.acquire();
+  (void)b;
+  { Session moved(std::move(a)); }
+  assert_int_equal(ops.closed, 1);  // not the last one: closed
+  assert_true(pool.logged_in());
+}
+
+void closing_every_session_forgets_login(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  pool.require_login();
+  {
+    Session s = pool.acquire();
+    s.mark_broken();
+  }
+  assert_false(pool.logged_in());
+  { Session s = pool.acquire(); }  // logs in again on the next use
+  assert_int_equal(ops.logins, 2);
+}
+
+void fork_reset_forgets_without_closing(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  pool.require_login();
+  Session held = pool.acquire();
+  pool.forget_all();
+  assert_int_equal(ops.closed, 0);
+  assert_false(pool.logged_in());
+  { Session s = pool.acquire(); }   // the new generation logs in again
+  assert_int_equal(ops.logins, 2);
+  size_t idle = pool.idle_count();
+  { Session old(std::move(held)); }  // a pre-fork handle is dropped, not pooled
+  assert_int_equal(pool.idle_count(), idle);
+}
+
+void threads_share_the_pool(void**) {
+  CountingOps ops;
+  SessionPool pool(ops, 4);
+  pool.require_login();
+  std::vector<std::thread> threads;
+  std::atomic<int> in_use_twice{0};
+  std::mutex mutex;
+  std::set<CK_SESSION_HANDLE> in_use;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        Session s = pool.acquire();
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!in_use.insert(s.handle()).second) ++in_use_twice;
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        in_use.erase(s.handle());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  assert_int_equal(in_use_twice, 0);
+  assert_int_equal(ops.logins, 1);
+  assert_true(pool.idle_count() <= 4);
+  assert_int_equal(static_cast<int>(ops.live.size()), static_cast<int>(pool.open_count()));
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(sessions_are_reused),
+      cmocka_unit_test(concurrent_users_get_distinct_sessions),
+      cmocka_unit_test(login_happens_once),
+      cmocka_unit_test(failed_login_leaves_pool_logged_out),
+      cmocka_unit_test(broken_sessions_are_closed),
+      cmocka_unit_test(last_session_kept_while_logged_in),
+      cmocka_unit_test(closing_every_session_forgets_login),
+      cmocka_unit_test(fork_reset_forgets_without_closing),
+      cmocka_unit_test(threads_share_the_pool),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
