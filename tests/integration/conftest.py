@@ -87,12 +87,17 @@ class Token:
         return self.openssl("pkey", "-in", self.uri(object=label, type="private"), "-pubout").stdout
 
 
+SHIM_MODULE = BUILD / "tests" / "hsmprov_test_shim.so"
+
+
 class SoftHsmToken(Token):
-    def __init__(self, tmp: Path, label="test token"):
+    def __init__(self, tmp: Path, label="test token", module=SOFTHSM_MODULE):
         (tmp / "tokens").mkdir()
         (tmp / "softhsm2.conf").write_text(f"directories.tokendir = {tmp}/tokens\nobjectstore.backend = file\n"
                                            "log.level = ERROR\n")
-        super().__init__(tmp, label, "73" + secrets.token_hex(4), SOFTHSM_MODULE)
+        super().__init__(tmp, label, "73" + secrets.token_hex(4), str(module))
+        self.faults = tmp / "faults"  # read by the test shim (tests/shim)
+        self.env.update(HSMPROV_SHIM_TARGET=SOFTHSM_MODULE, HSMPROV_SHIM_FAULTS=str(self.faults))
         self.so_pin = secrets.token_hex(4)
         subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.pin,
                         "--so-pin", self.so_pin], check=True, capture_output=True, env=self.env)
@@ -106,13 +111,19 @@ class SoftHsmToken(Token):
 
     def p11tool(self, *args, check=True):
         """OpenSC's pkcs11-tool, for objects made outside the provider."""
-        return run(["pkcs11-tool", "--module", self.module, "--token-label", self.label, "--login", "--pin",
+        return run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", self.label, "--login", "--pin",
                     self.pin, *args], self.tool_env(), check=check)
 
 
 @pytest.fixture(scope="module")
 def softhsm(tmp_path_factory):
     return SoftHsmToken(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture(scope="module")
+def shimmed(tmp_path_factory):
+    """A SoftHSM token reached through the fault-injecting test shim."""
+    return SoftHsmToken(tmp_path_factory.mktemp("shim"), label="shim token", module=SHIM_MODULE)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +141,7 @@ def nss(tmp_path_factory):
 def no_pin_in_any_output(request):
     OUTPUTS.clear()
     yield
-    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss") if name in request.fixturenames]
+    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss", "shimmed") if name in request.fixturenames]
     for token in tokens:
         if not token.pin:
             continue

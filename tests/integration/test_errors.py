@@ -1,0 +1,120 @@
+"""Issue 2, point 6: every failure reaches the error queue with the CKR name
+and where it happened; the PIN never appears (checked after every test by
+conftest.no_pin_in_any_output, over all output and the debug log)."""
+import subprocess
+
+import pytest
+
+from conftest import error_text, run
+
+
+@pytest.fixture(scope="module")
+def token(softhsm):
+    softhsm.genpkey("err-rsa", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+    return softhsm
+
+
+@pytest.fixture(scope="module")
+def shim(shimmed):
+    shimmed.genpkey("shim-ec", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    return shimmed
+
+
+def fails_with(result, *fragments):
+    assert result.returncode != 0
+    text = error_text(result)
+    for fragment in fragments:
+        assert fragment in text, text
+    return text
+
+
+def test_wrong_pin(token, tmp_path):
+    wrong = tmp_path / "wrong.pin"
+    wrong.write_text("000000\n")
+    config = token.write_config(tmp_path / "wrong.cnf", extra=f"pkcs11-module-token-pin = file:{wrong}",
+                                pin_line=False)
+    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
+                           env=dict(token.env, OPENSSL_CONF=str(config)))
+    text = fails_with(result, "token 'test token': C_Login: CKR_PIN_INCORRECT")
+    assert "000000" not in text
+
+
+def test_unreadable_pin_file(token, tmp_path):
+    config = token.write_config(tmp_path / "nofile.cnf", extra=f"pkcs11-module-token-pin = file:{tmp_path}/absent",
+                                pin_line=False)
+    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
+                           env=dict(token.env, OPENSSL_CONF=str(config)))
+    fails_with(result, f"cannot read the PIN file '{tmp_path}/absent'")
+
+
+def test_missing_object(token):
+    result = token.openssl("req", "-new", "-key", token.uri(object="no-such-key", type="private"), "-subj", "/CN=x",
+                           check=False)
+    fails_with(result, "no object on token 'test token' matches the pkcs11: URI")
+
+
+def test_no_such_token(token):
+    result = token.openssl("req", "-new", "-key", "pkcs11:token=not-here;object=k;type=private", "-subj", "/CN=x",
+                           check=False)
+    fails_with(result, "no token present matches the pkcs11: URI")
+
+
+def test_mechanism_the_token_refuses(token):
+    """SoftHSM 2.6 decrypts OAEP with SHA-1 only."""
+    public = token.tmp / "err-rsa.pub"
+    public.write_bytes(token.public_key_pem("err-rsa"))
+    plain, sealed = token.tmp / "p.bin", token.tmp / "s.bin"
+    plain.write_bytes(b"secret")
+    oaep256 = ["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256"]
+    run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", public, *oaep256, "-in", plain, "-out", sealed],
+        {"PATH": "/usr/bin:/bin"})
+    result = token.openssl("pkeyutl", "-decrypt", "-inkey", token.uri(object="err-rsa", type="private"), *oaep256,
+                           "-in", sealed, check=False)
+    fails_with(result, "token 'test token', object 'err-rsa': C_DecryptInit: CKR_ARGUMENTS_BAD")
+
+
+def test_unsupported_mechanism_injected(shim):
+    shim.faults.write_text("C_SignInit CKR_MECHANISM_INVALID\n")
+    try:
+        result = shim.openssl("dgst", "-sha256", "-sign", shim.uri(object="shim-ec", type="private"), "/etc/hostname",
+                              check=False)
+    finally:
+        shim.faults.write_text("")
+    fails_with(result, "token 'shim token', object 'shim-ec': C_SignInit: CKR_MECHANISM_INVALID")
+
+
+def test_token_removed_mid_use_then_back(shim):
+    """s_server keeps its key; the token disappears for one handshake and
+    comes back: the first fails with the CKR and where, the next succeeds."""
+    cert = shim.tmp / "shim.crt"
+    shim.openssl("req", "-new", "-x509", "-key", shim.uri(object="shim-ec", type="private"), "-subj", "/CN=shim",
+                 "-out", cert)
+    server = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-key",
+                               shim.uri(object="shim-ec", type="private"), "-cert", cert, "-tls1_3", "-naccept",
+                               "2", "-www"], env=shim.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = b""
+        while not line.startswith(b"ACCEPT"):
+            line = server.stdout.readline()
+            assert server.poll() is None
+        port = line.decode().strip().rsplit(":", 1)[-1]
+        client = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-CAfile", cert, "-brief"]
+        shim.faults.write_text("C_Sign CKR_DEVICE_REMOVED\n")
+        removed = run(client, {"PATH": "/usr/bin:/bin"}, input=b"", check=False)
+        shim.faults.write_text("")
+        back = run(client, {"PATH": "/usr/bin:/bin"}, input=b"GET / HTTP/1.0\r\n\r\n")
+    finally:
+        shim.faults.write_text("")
+        _, err = server.communicate(timeout=30)
+    assert b"CONNECTION ESTABLISHED" not in removed.stdout + removed.stderr
+    assert "token 'shim token', object 'shim-ec': C_Sign: CKR_DEVICE_REMOVED" in err.decode()
+    assert b"CONNECTION ESTABLISHED" in back.stdout + back.stderr
+
+
+def test_token_gone_before_use(shim):
+    shim.faults.write_text("C_OpenSession CKR_TOKEN_NOT_PRESENT\n")
+    try:
+        result = shim.openssl("pkey", "-in", shim.uri(object="shim-ec", type="private"), "-pubout", check=False)
+    finally:
+        shim.faults.write_text("")
+    fails_with(result, "token 'shim token': C_OpenSession: CKR_TOKEN_NOT_PRESENT")

@@ -1,0 +1,50 @@
+"""Issue 2, point 5: sessions and concurrency: one key used from several
+threads, after fork(), and keys that need a login for every operation."""
+import pytest
+
+from conftest import BUILD
+
+SIGNER = BUILD / "tests" / "hsmprov_sign_threads"
+
+
+@pytest.fixture(scope="module")
+def token(softhsm):
+    softhsm.genpkey("threads-rsa", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+    softhsm.genpkey("threads-ec", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    return softhsm
+
+
+@pytest.mark.parametrize("label", ["threads-rsa", "threads-ec"])
+def test_four_threads_sign_500_each_all_verified(token, label):
+    out = token.program(SIGNER, token.uri(object=label, type="private"), 4, 500).stdout.decode()
+    assert "ok=2000 bad=0" in out
+
+
+@pytest.mark.parametrize("cache_keys", ["true", "false"])
+def test_threads_without_and_with_session_copies(token, tmp_path, cache_keys):
+    config = token.write_config(tmp_path / "cache.cnf", extra=f"pkcs11-module-cache-keys = {cache_keys}")
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    out = token.program(SIGNER, token.uri(object="threads-ec", type="private"), 2, 100, env=env).stdout.decode()
+    assert "ok=200 bad=0" in out
+
+
+@pytest.mark.parametrize("label", ["threads-rsa", "threads-ec"])
+def test_forked_child_signs_correctly(token, label):
+    out = token.program(SIGNER, token.uri(object=label, type="private"), 2, 50, "fork").stdout.decode()
+    assert "child ok=100 bad=0" in out
+    assert "ok=2 bad=0" in out  # the parent before and after the child
+    assert "fork detected" in token.debug_log.read_text()
+
+
+def test_always_authenticate_key_gets_a_login_per_operation(token):
+    token.p11tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "always-auth", "--id", "c1",
+                  "--always-auth", "--usage-sign")
+    assert "always authenticate" in token.p11tool("--list-objects", "--type", "privkey", "--label",
+                                                   "always-auth").stdout.decode()
+    token.debug_log.write_text("")
+    out = token.program(SIGNER, token.uri(object="always-auth", type="private"), 1, 5).stdout.decode()
+    assert "ok=5 bad=0" in out
+    log = token.debug_log.read_text()
+    # One user login for the token, then one context-specific login per signature.
+    assert log.count("C_Login: CKR_OK") == 1 + 5
+    assert log.count("C_Sign: CKR_OK") == 5

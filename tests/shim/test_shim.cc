@@ -1,0 +1,84 @@
+// TEST DOUBLE: a PKCS#11 module for the tests only. It forwards every call
+// to a real module (SoftHSM; HSMPROV_SHIM_TARGET names it) and injects the
+// faults no soft token can produce on demand: each line "C_Name CKR_NAME" of
+// the file HSMPROV_SHIM_FAULTS makes that function fail with that code, for
+// as long as the line is there (e.g. "C_Sign CKR_DEVICE_REMOVED" for a token
+// pulled out mid-operation).
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "pkcs11/ckr_names.h"
+
+namespace {
+
+CK_FUNCTION_LIST* target = nullptr;
+CK_FUNCTION_LIST shim;
+
+// The code the fault file sets for `function`, or CKR_OK.
+CK_RV injected(const char* function) {
+  const char* path = std::getenv("HSMPROV_SHIM_FAULTS");
+  if (path == nullptr) return CKR_OK;
+  std::ifstream faults(path);
+  std::string line;
+  while (std::getline(faults, line)) {
+    std::istringstream words(line);
+    std::string name, code;
+    if (!(words >> name >> code) || name != function) continue;
+    for (CK_RV rv = 0; rv < 0x200; ++rv)
+      if (hsmprov::ckr_name(rv) == code) return rv;
+  }
+  return CKR_OK;
+}
+
+#define SHIM_FORWARD(name, params, args)      \
+  CK_RV shim_##name params {                  \
+    CK_RV rv = injected(#name);               \
+    if (rv != CKR_OK) return rv;              \
+    return target->name args;                 \
+  }
+
+SHIM_FORWARD(C_OpenSession, (CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY n, CK_SESSION_HANDLE_PTR h),
+             (s, f, a, n, h))
+SHIM_FORWARD(C_Login, (CK_SESSION_HANDLE h, CK_USER_TYPE u, CK_UTF8CHAR_PTR p, CK_ULONG l), (h, u, p, l))
+SHIM_FORWARD(C_SignInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k), (h, m, k))
+SHIM_FORWARD(C_Sign, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG_PTR sl),
+             (h, d, l, s, sl))
+SHIM_FORWARD(C_DecryptInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k), (h, m, k))
+SHIM_FORWARD(C_Decrypt, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+             (h, d, l, o, ol))
+SHIM_FORWARD(C_FindObjectsInit, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (h, t, n))
+SHIM_FORWARD(C_GenerateKeyPair,
+             (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn, CK_ATTRIBUTE_PTR qt,
+              CK_ULONG qn, CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR qk),
+             (h, m, pt, pn, qt, qn, pk, qk))
+
+bool load_target() {
+  if (target != nullptr) return true;
+  const char* path = std::getenv("HSMPROV_SHIM_TARGET");
+  void* library = dlopen(path ? path : "/usr/lib/softhsm/libsofthsm2.so", RTLD_NOW | RTLD_LOCAL);
+  auto get_list = library ? reinterpret_cast<CK_C_GetFunctionList>(dlsym(library, "C_GetFunctionList")) : nullptr;
+  if (get_list == nullptr || get_list(&target) != CKR_OK) return false;
+  shim = *target;
+  shim.C_OpenSession = shim_C_OpenSession;
+  shim.C_Login = shim_C_Login;
+  shim.C_SignInit = shim_C_SignInit;
+  shim.C_Sign = shim_C_Sign;
+  shim.C_DecryptInit = shim_C_DecryptInit;
+  shim.C_Decrypt = shim_C_Decrypt;
+  shim.C_FindObjectsInit = shim_C_FindObjectsInit;
+  shim.C_GenerateKeyPair = shim_C_GenerateKeyPair;
+  return true;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) {
+  if (!load_target()) return CKR_GENERAL_ERROR;
+  *list = &shim;
+  return CKR_OK;
+}
