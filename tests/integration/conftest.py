@@ -109,6 +109,14 @@ class SoftHsmToken(Token):
         env.pop("LD_PRELOAD", None)
         return env
 
+    def listing(self, kind, label) -> str:
+        """pkcs11-tool's description of the object of this type and label."""
+        out = self.p11tool("--list-objects", "--type", kind).stdout.decode()
+        blocks = re.split(r"\n(?=\S)", out)
+        matching = [b for b in blocks if re.search(rf"label:\s+{re.escape(label)}\n", b + "\n")]
+        assert len(matching) == 1, out
+        return matching[0]
+
     def p11tool(self, *args, check=True):
         """OpenSC's pkcs11-tool, for objects made outside the provider."""
         return run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", self.label, "--login", "--pin",

@@ -7,7 +7,7 @@ from conftest import error_text, run
 
 
 def attributes(token, label, kind="privkey"):
-    return token.p11tool("--list-objects", "--type", kind, "--label", label).stdout.decode()
+    return token.listing(kind, label)
 
 
 @pytest.mark.parametrize("algorithm, options", [

@@ -165,8 +165,8 @@ def tokens_own_public_key(token, label):
         load = serialization.load_pem_public_key if data.startswith(b"-----") else serialization.load_der_public_key
         return "spki", load(data).public_bytes(serialization.Encoding.DER,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
-    listing = token.p11tool("--list-objects", "--type", "pubkey", "--label", label).stdout.decode()
-    octet_string = bytes.fromhex(re.search(r"EC_POINT:\s+([0-9a-f]+)", listing).group(1))
+    block = token.listing("pubkey", label)
+    octet_string = bytes.fromhex(re.search(r"EC_POINT:\s+([0-9a-f]+)", block).group(1))
     header = 2 + (octet_string[1] & 0x7f if octet_string[1] & 0x80 else 0)
     return "point", octet_string[header:]
 

@@ -3,7 +3,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import BUILD, error_text, run
+from conftest import BUILD, error_text, run, sanitizer_env
 
 
 def test_list_providers_shows_name_version_status(softhsm):
@@ -29,7 +29,7 @@ def test_cmake_install_puts_module_where_openssl_looks(tmp_path):
                    env=dict(os.environ, DESTDIR=str(tmp_path)))
     installed = tmp_path / modules_dir.lstrip("/") / "hsmprov.so"
     assert installed.is_file()
-    env = dict(os.environ, OPENSSL_MODULES=str(installed.parent), OPENSSL_CONF="/dev/null")
+    env = dict(os.environ, OPENSSL_MODULES=str(installed.parent), OPENSSL_CONF="/dev/null", **sanitizer_env())
     assert "status: active" in run(["openssl", "list", "-providers", "-provider", "hsmprov"], env).stdout.decode()
 
 

@@ -39,8 +39,7 @@ def test_forked_child_signs_correctly(token, label):
 def test_always_authenticate_key_gets_a_login_per_operation(token):
     token.p11tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "always-auth", "--id", "c1",
                   "--always-auth", "--usage-sign")
-    assert "always authenticate" in token.p11tool("--list-objects", "--type", "privkey", "--label",
-                                                   "always-auth").stdout.decode()
+    assert "always authenticate" in token.listing("privkey", "always-auth")
     token.debug_log.write_text("")
     out = token.program(SIGNER, token.uri(object="always-auth", type="private"), 1, 5).stdout.decode()
     assert "ok=5 bad=0" in out

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one test command: installs what it needs (Debian 12 packages), builds,
+# and runs every test (CMocka unit tests and pytest integration tests) through
+# ctest.
+#   tests/run.sh              normal build (build/)
+#   tests/run.sh --sanitize   ASan+UBSan build (build-sanitize/)
+#   tests/run.sh --all        both, one after the other (what CI runs)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(cmake g++ pkg-config make libssl-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
+          libnss3 libnss3-tools opensc libcmocka-dev python3-pytest python3-cryptography)
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
+  local dir="$root/$1"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_SANITIZE="$2" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure
+}
+
+mode=${1:-}
+install_missing
+case "$mode" in
+  "") build_and_test build OFF ;;
+  --sanitize) build_and_test build-sanitize ON ;;
+  --all) build_and_test build OFF && build_and_test build-sanitize ON ;;
+  *) echo "usage: tests/run.sh [--sanitize|--all]" >&2; exit 2 ;;
+esac
