@@ -15,9 +15,7 @@ struct CipherCtx {
   explicit CipherCtx(ProviderCtx* provider) : provider(provider) {}
   ProviderCtx* provider;
   std::shared_ptr<Key> key;
-  DecryptionSettings settings;
-  EvpMdPtr oaep_md;
-  EvpMdPtr mgf1;
+  DecryptionSettings settings;  // digests owned by Software's cache
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
@@ -33,12 +31,10 @@ int padding_from(const OSSL_PARAM* p) {
   fail(HSMPROV_R_UNSUPPORTED, "RSA decryption with token keys supports pkcs1 and oaep padding only");
 }
 
-EvpMdPtr fetch_md(OSSL_LIB_CTX* libctx, const OSSL_PARAM* p) {
+const EVP_MD* digest_named_by(const CipherCtx& ctx, const OSSL_PARAM* p) {
   const char* name = nullptr;
   if (!OSSL_PARAM_get_utf8_string_ptr(p, &name)) fail(HSMPROV_R_INVALID_ARGUMENT, "a digest must be named");
-  EvpMdPtr md(EVP_MD_fetch(libctx, name, nullptr));
-  if (!md) fail(HSMPROV_R_UNSUPPORTED, std::string("unknown digest '") + name + "'");
-  return md;
+  return ctx.provider->core->software().digest(name);
 }
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
@@ -47,14 +43,10 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   return guarded(ctx->provider, 0, [&] {
     const OSSL_PARAM* p;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST))) {
-      ctx->oaep_md = fetch_md(ctx->libctx(), p);
-      ctx->settings.oaep_md = ctx->oaep_md.get();
-    }
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST))) {
-      ctx->mgf1 = fetch_md(ctx->libctx(), p);
-      ctx->settings.mgf1 = ctx->mgf1.get();
-    }
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST)))
+      ctx->settings.oaep_md = digest_named_by(*ctx, p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST)))
+      ctx->settings.mgf1 = digest_named_by(*ctx, p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL))) {
       const void* label = nullptr;
       size_t size = 0;
@@ -152,8 +144,7 @@ const OSSL_DISPATCH asym_cipher_functions[] = {
 }  // namespace
 
 const OSSL_ALGORITHM asym_cipher_algorithms[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", asym_cipher_functions,
-     "RSA decryption with token keys"},
+    {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", asym_cipher_functions, "RSA decryption with token keys"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

@@ -84,11 +84,10 @@ const OSSL_PARAM* keymgmt_key_types(int) {
 int keymgmt_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg) {
   auto* data = static_cast<KeyData*>(keydata);
   if (data->key == nullptr) return 0;
-  if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && data->key->has_private()) {
-    raise_error(data->provider, HSMPROV_R_KEY_IN_TOKEN, "%s: the private key cannot leave the token; only its "
-                "public half can be exported", data->key->where().c_str());
-    return 0;
-  }
+  // Refused without an error entry: OpenSSL asks this on every operation
+  // it first tries in another provider, and moves on to ours when it fails.
+  // Where a user asks for the private key, our encoders say why it fails.
+  if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && data->key->has_private()) return 0;
   return EVP_PKEY_export(data->key->public_key(), selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY, param_cb, cbarg);
 }
 
@@ -118,10 +117,12 @@ int keymgmt_match(const void* keydata1, const void* keydata2, int) {
   return EVP_PKEY_eq(a->key->public_key(), b->key->public_key()) == 1;
 }
 
+// Our signature and cipher implementations have names of their own, so that
+// OpenSSL goes to them straight away for token keys instead of first trying
+// (and failing) to export the key to another provider on every operation.
 template <KeyType T>
-const char* keymgmt_query_operation_name(int operation_id) {
-  if (operation_id == OSSL_OP_SIGNATURE && T == KeyType::ec) return "ECDSA";
-  return key_type_name(T);
+const char* keymgmt_query_operation_name(int) {
+  return T == KeyType::rsa ? HSMPROV_RSA_OPERATIONS : T == KeyType::ec ? HSMPROV_ECDSA : HSMPROV_ED25519;
 }
 
 /* Key generation on the token. */

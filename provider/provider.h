@@ -59,6 +59,11 @@ R guarded(const ProviderCtx* ctx, R on_error, F&& body) noexcept {
 #define HSMPROV_FN(id, fn_type, fn) \
   { id, reinterpret_cast<void (*)()>(static_cast<fn_type*>(fn)) }
 
+// Names of our signature and asymmetric cipher algorithms (see keymgmt.cc).
+#define HSMPROV_RSA_OPERATIONS "HSMPROV-RSA"
+#define HSMPROV_ECDSA "HSMPROV-ECDSA"
+#define HSMPROV_ED25519 "HSMPROV-ED25519"
+
 // Algorithm tables of each operation file.
 extern const OSSL_ALGORITHM store_algorithms[];
 extern const OSSL_ALGORITHM keymgmt_algorithms[];

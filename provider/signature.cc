@@ -16,19 +16,11 @@ struct SignatureCtx {
   ProviderCtx* provider;
   KeyType type;
   std::shared_ptr<Key> key;
-  SignatureSettings settings;
-  EvpMdPtr md;    // owns settings.md
-  EvpMdPtr mgf1;  // owns settings.mgf1
+  SignatureSettings settings;  // digests owned by Software's cache
   EvpMdCtxPtr digest;
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
-
-EvpMdPtr fetch_md(OSSL_LIB_CTX* libctx, const char* name) {
-  EvpMdPtr md(EVP_MD_fetch(libctx, name, nullptr));
-  if (!md) fail(HSMPROV_R_UNSUPPORTED, std::string("unknown digest '") + name + "'");
-  return md;
-}
 
 int padding_from(const OSSL_PARAM* p) {
   int mode = 0;
@@ -52,10 +44,7 @@ int saltlen_from(const OSSL_PARAM* p) {
   return std::atoi(name);
 }
 
-void set_md(SignatureCtx& ctx, const char* name) {
-  ctx.md = fetch_md(ctx.libctx(), name);
-  ctx.settings.md = ctx.md.get();
-}
+void set_md(SignatureCtx& ctx, const char* name) { ctx.settings.md = ctx.provider->core->software().digest(name); }
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
@@ -68,10 +57,8 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN))) ctx->settings.saltlen = saltlen_from(p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) &&
-        OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
-      ctx->mgf1 = fetch_md(ctx->libctx(), name);
-      ctx->settings.mgf1 = ctx->mgf1.get();
-    }
+        OSSL_PARAM_get_utf8_string_ptr(p, &name))
+      ctx->settings.mgf1 = ctx->provider->core->software().digest(name);
     return 1;
   });
 }
@@ -140,9 +127,7 @@ void* dupctx(void* vctx) {
   return guarded(ctx->provider, static_cast<void*>(nullptr), [&]() -> void* {
     auto copy = std::make_unique<SignatureCtx>(ctx->provider, ctx->type);
     copy->key = ctx->key;
-    copy->settings = ctx->settings;  // its digest pointers stay valid: shared below
-    copy->md.reset(ctx->md && EVP_MD_up_ref(ctx->md.get()) ? ctx->md.get() : nullptr);
-    copy->mgf1.reset(ctx->mgf1 && EVP_MD_up_ref(ctx->mgf1.get()) ? ctx->mgf1.get() : nullptr);
+    copy->settings = ctx->settings;
     if (ctx->digest) {
       copy->digest.reset(EVP_MD_CTX_new());
       if (!copy->digest || !EVP_MD_CTX_copy_ex(copy->digest.get(), ctx->digest.get()))
@@ -286,10 +271,9 @@ const OSSL_DISPATCH* signature_functions() {
 }  // namespace
 
 const OSSL_ALGORITHM signature_algorithms[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", signature_functions<KeyType::rsa>(),
-     "RSA signatures with token keys"},
-    {"ECDSA", "provider=hsmprov", signature_functions<KeyType::ec>(), "ECDSA with token keys"},
-    {"ED25519:1.3.101.112", "provider=hsmprov", signature_functions<KeyType::ed25519>(), "Ed25519 with token keys"},
+    {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", signature_functions<KeyType::rsa>(), "RSA signatures with token keys"},
+    {HSMPROV_ECDSA, "provider=hsmprov", signature_functions<KeyType::ec>(), "ECDSA with token keys"},
+    {HSMPROV_ED25519, "provider=hsmprov", signature_functions<KeyType::ed25519>(), "Ed25519 with token keys"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

@@ -28,10 +28,13 @@ Core::Core(Config config) : config_(std::move(config)) {
 unsigned Core::generation() const { return generation_; }
 
 void Core::reinitialize_if_forked() {
+  if (!module_->forked()) return;  // the common case, without a lock
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!module_->reinitialized_after_fork()) return;
+  if (!module_->forked()) return;  // another thread did it meanwhile
+  module_->reinitialize_after_fork();
   for (auto& [slot, token] : tokens_) token->forget_sessions();
   ++generation_;
+  module_->fork_handled();  // last: other threads wait on the lock until now
 }
 
 std::vector<Token*> Core::tokens(const Uri& uri) {

@@ -2,6 +2,7 @@
 // software library context, and finding objects by pkcs11: URI.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,7 +58,7 @@ class Core {
   std::unique_ptr<Module> module_;
   std::mutex mutex_;
   std::map<CK_SLOT_ID, std::unique_ptr<Token>> tokens_;
-  unsigned generation_ = 0;
+  std::atomic<unsigned> generation_{0};
 };
 
 }  // namespace hsmprov

@@ -149,14 +149,20 @@ void Key::make_session_copy() {
 
 CK_OBJECT_HANDLE Key::handle_for_use() {
   core_->reinitialize_if_forked();
+  unsigned generation = core_->generation();
+  CK_OBJECT_HANDLE ready = ready_.load(std::memory_order_acquire);
+  if (ready != CK_INVALID_HANDLE && ready_generation_.load(std::memory_order_acquire) == generation) return ready;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (generation_ != core_->generation()) {
+  if (generation_ != generation) {
     find_again();
-    generation_ = core_->generation();
+    generation_ = generation;
   }
   if (has_private() && core_->config().cache_keys && copy_ == CK_INVALID_HANDLE && !copy_refused_)
     make_session_copy();
-  return copy_ != CK_INVALID_HANDLE ? copy_ : handle_;
+  ready = copy_ != CK_INVALID_HANDLE ? copy_ : handle_;
+  ready_generation_.store(generation, std::memory_order_release);
+  ready_.store(ready, std::memory_order_release);
+  return ready;
 }
 
 Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,

@@ -3,6 +3,7 @@
 // is used by handle and only its public half is copied out.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,9 +61,13 @@ class Key {
   std::string label_;
   bool always_authenticate_ = false;
 
-  std::mutex mutex_;  // guards the handles below
+  std::mutex mutex_;  // guards the handles below while they change
   unsigned generation_ = 0;
   CK_OBJECT_HANDLE handle_ = CK_INVALID_HANDLE;
+  // The handle to use, published once settled for this generation; read
+  // without the lock on every operation.
+  std::atomic<CK_OBJECT_HANDLE> ready_{CK_INVALID_HANDLE};
+  std::atomic<unsigned> ready_generation_{0};
   // Session copy (pkcs11-module-cache-keys): lives as long as its session.
   std::optional<Session> copy_owner_;
   CK_OBJECT_HANDLE copy_ = CK_INVALID_HANDLE;

@@ -4,6 +4,11 @@
 // did not load the default provider.
 #pragma once
 
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <openssl/evp.h>
 #include <openssl/provider.h>
 
 namespace hsmprov {
@@ -16,8 +21,13 @@ class Software {
   Software& operator=(const Software&) = delete;
 
   OSSL_LIB_CTX* libctx() const { return libctx_; }
+  // A digest by name, fetched once: fetching on every signature costs as
+  // much as a fast token's ECDSA. Throws for unknown names.
+  const EVP_MD* digest(const std::string& name) const;
 
  private:
+  mutable std::mutex digests_mutex_;
+  mutable std::map<std::string, EVP_MD*> digests_;
   OSSL_LIB_CTX* libctx_ = nullptr;
   OSSL_PROVIDER* default_ = nullptr;
 };

@@ -2,6 +2,7 @@
 #include "pkcs11/module.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,12 +18,19 @@ namespace hsmprov {
 namespace {
 
 std::atomic<bool> process_exiting{false};
+// Incremented in every forked child: cheaper to test on each operation than
+// asking the kernel for our pid.
+std::atomic<unsigned> forks{0};
 
 void note_exit() { process_exiting = true; }
+void note_fork() { ++forks; }
 
-void watch_for_exit() {
+void watch_process() {
   static std::once_flag once;
-  std::call_once(once, [] { std::atexit(note_exit); });
+  std::call_once(once, [] {
+    std::atexit(note_exit);
+    pthread_atfork(nullptr, nullptr, note_fork);
+  });
 }
 
 }  // namespace
@@ -38,7 +46,8 @@ void check(CK_RV rv, const char* function, const std::string& where) {
 }
 
 Module::Module(const std::string& path, const std::string& init_args) : path_(path), init_args_(init_args) {
-  watch_for_exit();
+  watch_process();
+  forks_seen_ = forks.load();
   library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (library_ == nullptr)
     fail(HSMPROV_R_MODULE, "cannot load PKCS#11 module '" + path + "': " + dlerror());
@@ -77,8 +86,11 @@ void Module::initialize() {
   we_initialized_ = true;
 }
 
-bool Module::reinitialized_after_fork() {
-  if (getpid() == pid_) return false;
+bool Module::forked() const { return forks.load(std::memory_order_relaxed) != forks_seen_; }
+
+void Module::fork_handled() { forks_seen_ = forks.load(); }
+
+void Module::reinitialize_after_fork() {
   log::write(1, "fork detected: initialising module '" + path_ + "' again");
   // Modules that detect fork reset themselves on C_Initialize; the others
   // still hold the parent's state and need C_Finalize first.
@@ -89,7 +101,6 @@ bool Module::reinitialized_after_fork() {
   }
   check(rv, "C_Initialize", "module '" + path_ + "' (after fork)");
   we_initialized_ = true;
-  return true;
 }
 
 Module::~Module() {

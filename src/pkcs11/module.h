@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -21,9 +22,14 @@ class Module {
   CK_FUNCTION_LIST* fn() const { return fn_; }
   const std::string& path() const { return path_; }
 
-  // True once in the first call made in a forked child: the module was
-  // initialised again and every session and object handle from before is void.
-  bool reinitialized_after_fork();
+  // Cheap test, safe from any thread: are we in a forked child whose module
+  // state has not been rebuilt yet? Then every session and object handle
+  // from before is void.
+  bool forked() const;
+  // Initialises the module again in the child; the caller serialises it,
+  // rebuilds what depends on the module, then calls fork_handled().
+  void reinitialize_after_fork();
+  void fork_handled();
 
  private:
   CK_RV call_initialize();
@@ -35,6 +41,7 @@ class Module {
   CK_FUNCTION_LIST* fn_ = nullptr;
   bool we_initialized_ = false;
   pid_t pid_ = 0;
+  std::atomic<unsigned> forks_seen_{0};
 };
 
 // At process exit OpenSSL tears providers down from its own atexit handler,

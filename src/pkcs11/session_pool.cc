@@ -32,10 +32,7 @@ Session SessionPool::take_or_open() {
 }
 
 void SessionPool::login_if_needed() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!login_wanted_ || logged_in_) return;
-  }
+  if (!login_wanted_ || logged_in_) return;  // atomics: no lock on every acquire
   std::lock_guard<std::mutex> one_login(login_mutex_);
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -4,6 +4,7 @@
 // Knows PKCS#11 only through SessionOps, so unit tests drive its logic.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -76,8 +77,8 @@ class SessionPool {
   std::mutex login_mutex_;  // one login at a time; held without mutex_
   std::vector<CK_SESSION_HANDLE> idle_;
   size_t open_ = 0;
-  bool login_wanted_ = false;
-  bool logged_in_ = false;
+  std::atomic<bool> login_wanted_{false};
+  std::atomic<bool> logged_in_{false};
   unsigned generation_ = 0;
 };
 

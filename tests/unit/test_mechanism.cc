@@ -96,6 +96,39 @@ void ecdsa_raw_becomes_der(void**) {
   ECDSA_SIG_free(sig);
 }
 
+// Strict DER: OpenSSL re-encodes what it decoded to the same bytes.
+void assert_ecdsa_der_matches(const Bytes& raw) {
+  Bytes der = hsmprov::ecdsa_raw_to_der(raw);
+  const unsigned char* p = der.data();
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  assert_non_null(sig);
+  assert_ptr_equal(p, der.data() + der.size());
+  unsigned char* again = nullptr;
+  int size = i2d_ECDSA_SIG(sig, &again);
+  assert_int_equal(size, der.size());
+  assert_memory_equal(again, der.data(), der.size());
+  size_t half = raw.size() / 2;
+  Bytes r(half), s(half);
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig), r.data(), static_cast<int>(half));
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig), s.data(), static_cast<int>(half));
+  assert_memory_equal(r.data(), raw.data(), half);
+  assert_memory_equal(s.data(), raw.data() + half, half);
+  OPENSSL_free(again);
+  ECDSA_SIG_free(sig);
+}
+
+void ecdsa_der_edge_cases(void**) {
+  for (size_t size : {64, 96, 132}) {  // P-256, P-384, P-521 (long-form length)
+    Bytes high(size, 0xff), leading_zeros(size, 0), mixed(size);
+    leading_zeros[size / 2 - 1] = 1;
+    leading_zeros[size - 1] = 0x80;
+    for (size_t i = 0; i < size; ++i) mixed[i] = static_cast<unsigned char>(i * 37 + 11);
+    assert_ecdsa_der_matches(high);
+    assert_ecdsa_der_matches(leading_zeros);
+    assert_ecdsa_der_matches(mixed);
+  }
+}
+
 void algorithm_identifiers(void**) {
   hsmprov::SignatureSettings rsa;
   rsa.md = EVP_sha256();
@@ -145,6 +178,7 @@ int main() {
       cmocka_unit_test(hashes_map_to_mechanisms),
       cmocka_unit_test(pss_salt_lengths),
       cmocka_unit_test(ecdsa_raw_becomes_der),
+      cmocka_unit_test(ecdsa_der_edge_cases),
       cmocka_unit_test(algorithm_identifiers),
       cmocka_unit_test(pss_algorithm_identifier_carries_parameters),
   };
