@@ -8,21 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(cmake g++ pkg-config make libssl-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
-          libnss3 libnss3-tools opensc libcmocka-dev python3-pytest python3-cryptography)
-
-install_missing() {
-  local missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  echo "installing: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+source "$root/scripts/install-deps.sh"
 
 build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
   local dir="$root/$1"
@@ -32,7 +18,7 @@ build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
 }
 
 mode=${1:-}
-install_missing
+hsmprov_install_deps
 case "$mode" in
   "") build_and_test build OFF ;;
   --sanitize) build_and_test build-sanitize ON ;;
