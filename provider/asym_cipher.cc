@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include "key_data.h"
+#include "padding_param.h"
 #include "rsa_decryption.h"
 
 namespace hsmprov {
@@ -20,16 +21,7 @@ struct CipherCtx {
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
 
-int padding_from(const OSSL_PARAM* p) {
-  int mode = 0;
-  if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &mode)) return mode;
-  const char* name = nullptr;
-  if (OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
-    if (std::strcmp(name, "pkcs1") == 0) return RSA_PKCS1_PADDING;
-    if (std::strcmp(name, "oaep") == 0) return RSA_PKCS1_OAEP_PADDING;
-  }
-  fail(HSMPROV_R_UNSUPPORTED, "RSA decryption with token keys supports pkcs1 and oaep padding only");
-}
+const PaddingName kPaddings[] = {{"pkcs1", RSA_PKCS1_PADDING}, {"oaep", RSA_PKCS1_OAEP_PADDING}, {nullptr, 0}};
 
 const EVP_MD* digest_named_by(const CipherCtx& ctx, const OSSL_PARAM* p) {
   const char* name = nullptr;
@@ -42,7 +34,7 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   if (params == nullptr) return 1;
   return guarded(ctx->provider, 0, [&] {
     const OSSL_PARAM* p;
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p, kPaddings, "RSA encryption and decryption");
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST)))
       ctx->settings.oaep_md = digest_named_by(*ctx, p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST)))
@@ -70,10 +62,7 @@ const OSSL_PARAM* settable_ctx_params(void*, void*) {
 int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
   auto* ctx = static_cast<CipherCtx*>(vctx);
   OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE);
-  if (p != nullptr && p->data_type == OSSL_PARAM_INTEGER) return OSSL_PARAM_set_int(p, ctx->settings.padding);
-  if (p != nullptr)
-    return OSSL_PARAM_set_utf8_string(p, ctx->settings.padding == RSA_PKCS1_OAEP_PADDING ? "oaep" : "pkcs1");
-  return 1;
+  return p == nullptr || set_padding(p, ctx->settings.padding, kPaddings);
 }
 
 const OSSL_PARAM* gettable_ctx_params(void*, void*) {

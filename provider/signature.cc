@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include "key_data.h"
+#include "padding_param.h"
 #include "signing.h"
 
 namespace hsmprov {
@@ -22,16 +23,7 @@ struct SignatureCtx {
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
 
-int padding_from(const OSSL_PARAM* p) {
-  int mode = 0;
-  if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &mode)) return mode;
-  const char* name = nullptr;
-  if (OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
-    if (std::strcmp(name, "pkcs1") == 0) return RSA_PKCS1_PADDING;
-    if (std::strcmp(name, "pss") == 0) return RSA_PKCS1_PSS_PADDING;
-  }
-  fail(HSMPROV_R_UNSUPPORTED, "RSA signatures with token keys support pkcs1 and pss padding only");
-}
+const PaddingName kPaddings[] = {{"pkcs1", RSA_PKCS1_PADDING}, {"pss", RSA_PKCS1_PSS_PADDING}, {nullptr, 0}};
 
 int saltlen_from(const OSSL_PARAM* p) {
   int saltlen = 0;
@@ -41,7 +33,11 @@ int saltlen_from(const OSSL_PARAM* p) {
   if (std::strcmp(name, "digest") == 0) return RSA_PSS_SALTLEN_DIGEST;
   if (std::strcmp(name, "max") == 0) return RSA_PSS_SALTLEN_MAX;
   if (std::strcmp(name, "auto") == 0) return RSA_PSS_SALTLEN_AUTO;
-  return std::atoi(name);
+  char* end = nullptr;
+  long value = std::strtol(name, &end, 10);
+  if (end == name || *end != '\0' || value < 0 || value > 1024)
+    fail(HSMPROV_R_INVALID_ARGUMENT, std::string("bad PSS salt length '") + name + "'");
+  return static_cast<int>(value);
 }
 
 void set_md(SignatureCtx& ctx, const char* name) { ctx.settings.md = ctx.provider->core->software().digest(name); }
@@ -54,7 +50,7 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
     const char* name = nullptr;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) && OSSL_PARAM_get_utf8_string_ptr(p, &name))
       set_md(*ctx, name);
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p, kPaddings, "RSA signatures");
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN))) ctx->settings.saltlen = saltlen_from(p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) &&
         OSSL_PARAM_get_utf8_string_ptr(p, &name))
@@ -86,13 +82,9 @@ int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
     if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) && ctx->settings.md &&
         !OSSL_PARAM_set_utf8_string(p, EVP_MD_get0_name(ctx->settings.md)))
       return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE))) {
-      if (p->data_type == OSSL_PARAM_INTEGER) {
-        if (!OSSL_PARAM_set_int(p, ctx->settings.padding)) return 0;
-      } else if (!OSSL_PARAM_set_utf8_string(p, ctx->settings.padding == RSA_PKCS1_PSS_PADDING ? "pss" : "pkcs1")) {
-        return 0;
-      }
-    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) &&
+        !set_padding(p, ctx->settings.padding, kPaddings))
+      return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) && p->data_type == OSSL_PARAM_INTEGER &&
         !OSSL_PARAM_set_int(p, ctx->settings.saltlen))
       return 0;

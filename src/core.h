@@ -36,7 +36,6 @@ class Core {
   explicit Core(Config config);
   const Config& config() const { return config_; }
   const Software& software() const { return software_; }
-  Module& module() { return *module_; }
 
   // Objects the URI selects, private keys first, then public keys, then
   // certificates. Logs in when private keys are wanted.

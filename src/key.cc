@@ -29,15 +29,30 @@ std::string hex(const Bytes& bytes) {
   return out;
 }
 
-// The public half of a private EC/EdDSA key sits on its public key object
-// or certificate (same CKA_ID): PKCS#11 private keys carry no CKA_EC_POINT.
-Bytes find_ec_point(Token& token, Session& session, const Bytes& id, const std::string& where) {
-  CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
-  std::vector<CK_ATTRIBUTE> query = {{CKA_CLASS, &public_class, sizeof public_class},
-                                     {CKA_ID, const_cast<unsigned char*>(id.data()), id.size()}};
-  for (CK_OBJECT_HANDLE h : find_objects(token, session, query))
-    if (auto point = read_attribute(token, session, h, CKA_EC_POINT)) return *point;
-  fail(HSMPROV_R_NOT_FOUND, where + ": no public key object with the same CKA_ID holds its CKA_EC_POINT");
+EvpPkeyPtr ec_key_from_point(OSSL_LIB_CTX* libctx, Token& token, Session& session, CK_OBJECT_HANDLE params_object,
+                             KeyType type, const Bytes& point, const std::string& where) {
+  if (type == KeyType::ed25519) return ed25519_public_key(libctx, point);
+  auto params = read_attribute(token, session, params_object, CKA_EC_PARAMS);
+  if (!params) fail(HSMPROV_R_UNSUPPORTED, where + ": the key has no CKA_EC_PARAMS");
+  return ec_public_key(libctx, *params, point);
+}
+
+// PKCS#11 private EC/EdDSA keys carry no CKA_EC_POINT: the public half sits
+// on the public key object or the certificate with the same CKA_ID.
+EvpPkeyPtr public_half_of_private_ec(OSSL_LIB_CTX* libctx, Token& token, Session& session, CK_OBJECT_HANDLE object,
+                                     KeyType type, const Bytes& id, const std::string& where) {
+  for (CK_OBJECT_CLASS peer_class : {CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
+    std::vector<CK_ATTRIBUTE> query = {{CKA_CLASS, &peer_class, sizeof peer_class},
+                                       {CKA_ID, const_cast<unsigned char*>(id.data()), id.size()}};
+    for (CK_OBJECT_HANDLE peer : find_objects(token, session, query)) {
+      if (peer_class == CKO_CERTIFICATE) {
+        if (auto der = read_attribute(token, session, peer, CKA_VALUE)) return certificate_public_key(libctx, *der);
+      } else if (auto point = read_attribute(token, session, peer, CKA_EC_POINT)) {
+        return ec_key_from_point(libctx, token, session, object, type, *point, where);
+      }
+    }
+  }
+  fail(HSMPROV_R_NOT_FOUND, where + ": no public key object or certificate with the same CKA_ID gives its public key");
 }
 
 EvpPkeyPtr load_public_half(Core& core, Token& token, Session& session, CK_OBJECT_HANDLE object, KeyType type,
@@ -49,13 +64,10 @@ EvpPkeyPtr load_public_half(Core& core, Token& token, Session& session, CK_OBJEC
     if (!n || !e) fail(HSMPROV_R_UNSUPPORTED, where + ": the token does not give the RSA modulus and exponent");
     return rsa_public_key(libctx, *n, *e);
   }
-  auto point = object_class == CKO_PUBLIC_KEY ? read_attribute(token, session, object, CKA_EC_POINT)
-                                              : std::optional<Bytes>(find_ec_point(token, session, id, where));
+  if (object_class == CKO_PRIVATE_KEY) return public_half_of_private_ec(libctx, token, session, object, type, id, where);
+  auto point = read_attribute(token, session, object, CKA_EC_POINT);
   if (!point) fail(HSMPROV_R_UNSUPPORTED, where + ": the public key object has no CKA_EC_POINT");
-  if (type == KeyType::ed25519) return ed25519_public_key(libctx, *point);
-  auto params = read_attribute(token, session, object, CKA_EC_PARAMS);
-  if (!params) fail(HSMPROV_R_UNSUPPORTED, where + ": the key has no CKA_EC_PARAMS");
-  return ec_public_key(libctx, *params, *point);
+  return ec_key_from_point(libctx, token, session, object, type, *point, where);
 }
 
 std::optional<KeyType> key_type_of(CK_ULONG key_type) {

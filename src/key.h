@@ -33,7 +33,6 @@ class Key {
   KeyType type() const { return type_; }
   bool has_private() const { return object_class_ == CKO_PRIVATE_KEY; }
   EVP_PKEY* public_key() const { return public_key_.get(); }
-  Token* token() const { return token_; }
   // A pkcs11: URI that finds this object again (token, label, id, type).
   std::string uri() const;
   std::string where() const;

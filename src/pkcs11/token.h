@@ -17,9 +17,7 @@ class Token : private SessionOps {
   Token(const Token&) = delete;
   Token& operator=(const Token&) = delete;
 
-  Module& module() const { return module_; }
   CK_FUNCTION_LIST* fn() const { return module_.fn(); }
-  CK_SLOT_ID slot() const { return slot_; }
   const CK_TOKEN_INFO& info() const { return info_; }
   const CK_SLOT_INFO& slot_info() const { return slot_info_; }
   std::string label() const;

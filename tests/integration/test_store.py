@@ -89,3 +89,21 @@ def test_malformed_uri_is_an_error(objects):
     result = objects.openssl("storeutl", "pkcs11:token=%zz", check=False)
     assert result.returncode != 0
     assert "malformed pkcs11: URI" in error_text(result)
+
+
+def test_ec_private_key_whose_public_half_is_only_in_a_certificate(objects):
+    objects.p11tool("--keypairgen", "--key-type", "EC:secp384r1", "--label", "cert-only", "--id", "d1")
+    cert, der = objects.tmp / "cert-only.pem", objects.tmp / "cert-only.der"
+    objects.openssl("req", "-new", "-x509", "-key", objects.uri(object="cert-only", type="private"),
+                    "-subj", "/CN=cert only", "-out", cert)
+    objects.openssl("x509", "-in", cert, "-outform", "DER", "-out", der)
+    objects.p11tool("--write-object", der, "--type", "cert", "--label", "cert-only", "--id", "d1")
+    objects.p11tool("--delete-object", "--type", "pubkey", "--id", "d1")
+    key = objects.uri(object="cert-only", type="private")
+    from_token = objects.openssl("pkey", "-in", key, "-pubout").stdout
+    from_cert = objects.openssl("x509", "-in", cert, "-noout", "-pubkey").stdout
+    assert from_token == from_cert
+    objects.p11tool("--delete-object", "--type", "cert", "--id", "d1")
+    result = objects.openssl("pkey", "-in", key, "-pubout", check=False)
+    assert result.returncode != 0
+    assert "object 'cert-only': no public key object or certificate with the same CKA_ID" in error_text(result)
