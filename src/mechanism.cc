@@ -86,19 +86,24 @@ void append_integer(Bytes& out, const unsigned char* value, size_t size) {
 
 }  // namespace
 
-Bytes ecdsa_raw_to_der(const Bytes& raw) {
+Bytes ecdsa_der(const unsigned char* r, size_t r_size, const unsigned char* s, size_t s_size) {
   // Hand-made DER: the ASN.1 template route costs as much as a fifth of a
   // fast token's ECDSA signature.
-  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 132)
-    fail(HSMPROV_R_PKCS11, "the token's ECDSA signature has an impossible size");
-  size_t half = raw.size() / 2;
+  if (r_size == 0 || s_size == 0 || r_size > 66 || s_size > 66)
+    fail(HSMPROV_R_INVALID_ARGUMENT, "an ECDSA signature value of an impossible size");
   Bytes body;
-  append_integer(body, raw.data(), half);
-  append_integer(body, raw.data() + half, half);
+  append_integer(body, r, r_size);
+  append_integer(body, s, s_size);
   Bytes out{0x30};
   append_length(out, body.size());
   out.insert(out.end(), body.begin(), body.end());
   return out;
+}
+
+Bytes ecdsa_raw_to_der(const Bytes& raw) {
+  if (raw.empty() || raw.size() % 2 != 0) fail(HSMPROV_R_PKCS11, "the token's ECDSA signature has an odd size");
+  size_t half = raw.size() / 2;
+  return ecdsa_der(raw.data(), half, raw.data() + half, half);
 }
 
 }  // namespace hsmprov

@@ -1,0 +1,190 @@
+// hsmprov-pkc: verify Luna key attestations (PKC files) offline, in one
+// process for many files.
+//   hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at TIME|now] [--json] PKC...
+// Exit status: 0 all valid, 1 a PKC or the CSR match is invalid, 2 an input
+// cannot be read or the usage is wrong.
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "pkc/verify.h"
+
+namespace {
+
+using hsmprov::Bytes;
+using namespace hsmprov::pkc;
+
+constexpr int kValid = 0, kInvalid = 1, kUnreadable = 2;
+
+struct Options {
+  std::string csr;
+  std::string roots;
+  std::optional<time_t> at;
+  bool json = false;
+  std::vector<std::string> files;
+};
+
+int usage(const std::string& problem) {
+  std::cerr << "hsmprov-pkc: " << problem << "\n"
+            << "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at YYYY-MM-DDTHH:MM:SSZ|now] [--json] "
+               "PKC...\n";
+  return kUnreadable;
+}
+
+std::optional<Bytes> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::optional<time_t> parse_time(const std::string& text) {
+  if (text == "now") return std::time(nullptr);
+  struct tm tm {};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return timegm(&tm);
+}
+
+std::string default_roots() {
+  for (const char* path : {HSMPROV_ROOTS_INSTALLED, HSMPROV_ROOTS_SOURCE})
+    if (std::ifstream(path)) return path;
+  return HSMPROV_ROOTS_INSTALLED;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string key_description(const Pkc& pkc) {
+  EVP_PKEY* key = attested_key(pkc);
+  std::string type = EVP_PKEY_is_a(key, "RSA") ? "RSA" : EVP_PKEY_is_a(key, "EC") ? "EC" : "other";
+  return type + " " + std::to_string(EVP_PKEY_get_bits(key));
+}
+
+void print_human(const std::string& file, const Report& report) {
+  std::cout << file << ": " << (report.valid ? "VALID" : "INVALID") << "\n";
+  if (!report.valid) std::cout << "  reason:    " << report.reason << "\n";
+  if (!report.pkc) return;
+  const Pkc& pkc = *report.pkc;
+  std::cout << "  profile:   " << (pkc.profile == "rsa" ? "RSA (Chrysalis-ITS)" : "ECC") << ", " << pkc.chain.size()
+            << " certificates\n"
+            << "  HSM:       serial " << hsm_serial(pkc) << ", firmware "
+            << (firmware_version(pkc).empty() ? "(not given)" : firmware_version(pkc)) << ", model "
+            << (hsm_model(pkc).empty() ? "(not given)" : hsm_model(pkc)) << "\n"
+            << "  key:       " << key_description(pkc) << " bits, OUID " << key_ouid(pkc) << "\n"
+            << "  chain:\n";
+  for (const Certificate& c : pkc.chain) {
+    std::cout << "    " << subject_of(c.x509.get()) << "\n      valid " << validity_of(c.x509.get())
+              << (c.signature_reencoded ? "; ECDSA signature re-encoded as DER (same r, s; TBS unchanged)" : "")
+              << "\n";
+  }
+  std::cout << "  dates:     " << (report.dates_checked ? "checked" : "not checked (give --at TIME)") << "\n";
+  if (report.csr_checked) std::cout << "  CSR:       " << (report.valid ? "matches the attested key" : "no match") << "\n";
+}
+
+std::string json_report(const std::string& file, const Report& report) {
+  std::ostringstream out;
+  out << "{\"file\":" << json_string(file) << ",\"valid\":" << (report.valid ? "true" : "false");
+  if (!report.valid) out << ",\"reason\":" << json_string(report.reason);
+  if (report.pkc) {
+    const Pkc& pkc = *report.pkc;
+    out << ",\"profile\":" << json_string(pkc.profile) << ",\"hsm_serial\":" << json_string(hsm_serial(pkc))
+        << ",\"firmware\":" << json_string(firmware_version(pkc)) << ",\"model\":" << json_string(hsm_model(pkc))
+        << ",\"key\":" << json_string(key_description(pkc)) << ",\"ouid\":" << json_string(key_ouid(pkc))
+        << ",\"dates_checked\":" << (report.dates_checked ? "true" : "false")
+        << ",\"csr_checked\":" << (report.csr_checked ? "true" : "false") << ",\"chain\":[";
+    for (size_t i = 0; i < pkc.chain.size(); ++i) {
+      const Certificate& c = pkc.chain[i];
+      out << (i ? "," : "") << "{\"subject\":" << json_string(subject_of(c.x509.get()))
+          << ",\"validity\":" << json_string(validity_of(c.x509.get()))
+          << ",\"signature_reencoded\":" << (c.signature_reencoded ? "true" : "false") << "}";
+    }
+    out << "]";
+  }
+  return out.str() + "}";
+}
+
+int parse_options(int argc, char** argv, Options& options) {
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--csr" || arg == "--roots" || arg == "--at") {
+      const char* v = value();
+      if (v == nullptr) return usage(arg + " needs a value");
+      if (arg == "--csr") options.csr = v;
+      if (arg == "--roots") options.roots = v;
+      if (arg == "--at" && !(options.at = parse_time(v))) return usage("--at takes YYYY-MM-DDTHH:MM:SSZ or now");
+    } else if (arg.rfind("--", 0) == 0) {
+      return usage("unknown option " + arg);
+    } else {
+      options.files.push_back(arg);
+    }
+  }
+  if (options.files.empty()) return usage("no PKC file given");
+  return kValid;
+}
+
+int verify_command(int argc, char** argv) {
+  Options options;
+  if (int status = parse_options(argc, argv, options)) return status;
+  X509StorePtr roots;
+  X509ReqPtr csr;
+  try {
+    roots = load_roots(options.roots.empty() ? default_roots() : options.roots);
+    if (!options.csr.empty()) {
+      auto bytes = read_file(options.csr);
+      if (!bytes) return usage("cannot read the CSR '" + options.csr + "'");
+      csr = load_csr(*bytes);
+    }
+  } catch (const hsmprov::Error& e) {
+    return usage(e.what());
+  }
+  int status = kValid;
+  std::string json = "[";
+  for (const std::string& file : options.files) {
+    auto input = read_file(file);
+    if (!input) {
+      std::cerr << "hsmprov-pkc: cannot read '" << file << "'\n";
+      status = kUnreadable;
+      continue;
+    }
+    Report report = check(*input, roots.get(), options.at, csr.get());
+    if (!report.valid && status == kValid) status = kInvalid;
+    if (options.json) {
+      json += (json.size() > 1 ? "," : "") + json_report(file, report);
+    } else {
+      print_human(file, report);
+    }
+  }
+  if (options.json) std::cout << json << "]\n";
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return verify_command(argc, argv);
+  return usage(argc < 2 ? "no command given" : std::string("unknown command ") + argv[1]);
+}

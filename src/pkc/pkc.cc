@@ -1,0 +1,276 @@
+// PKC parsing: the PKCS#7 walk (keeping each certificate's bytes), the ECDSA
+// signature re-encoding, and the structure rules.
+#include "pkc/pkc.h"
+
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "error.h"
+#include "mechanism.h"
+#include "pkc/der.h"
+
+namespace hsmprov::pkc {
+namespace {
+
+const unsigned char kSignedDataOid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
+const char kRolePrefix[] = "1.3.6.1.4.1.12383.1.";
+
+[[noreturn]] void broken(const std::string& rule, const std::string& detail) {
+  fail(HSMPROV_R_INVALID_ARGUMENT, "PKC rule '" + rule + "' fails: " + detail);
+}
+
+der::Tlv expect(const unsigned char*& at, const unsigned char* end, unsigned char tag, const char* what) {
+  auto tlv = der::read(at, static_cast<size_t>(end - at));
+  if (!tlv || tlv->tag != tag) broken("pkcs7", std::string("not a PKCS#7 SignedData: bad ") + what);
+  at += tlv->total_size;
+  return *tlv;
+}
+
+Bytes from_pem(const Bytes& input) {
+  BioPtr in(BIO_new_mem_buf(input.data(), static_cast<int>(input.size())));
+  char *name = nullptr, *header = nullptr;
+  unsigned char* data = nullptr;
+  long size = 0;
+  if (!in || PEM_read_bio(in.get(), &name, &header, &data, &size) != 1) broken("pkcs7", "unreadable PEM");
+  bool pkcs7 = std::strcmp(name, "PKCS7") == 0 || std::strcmp(name, "PKCS #7 SIGNED DATA") == 0;
+  Bytes der(data, data + size);
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(data);
+  if (!pkcs7) broken("pkcs7", "the PEM block is not PKCS7");
+  return der;
+}
+
+// The certificates of a certs-only SignedData, each as its own bytes.
+std::vector<Bytes> certificates_of(const Bytes& der) {
+  const unsigned char* at = der.data();
+  const unsigned char* end = at + der.size();
+  der::Tlv top = expect(at, end, 0x30, "ContentInfo");
+  if (at != end) broken("pkcs7", "bytes after the PKCS#7 structure");
+  at = top.content;
+  end = top.content + top.content_size;
+  der::Tlv type = expect(at, end, 0x06, "contentType");
+  if (type.content_size != sizeof kSignedDataOid || std::memcmp(type.content, kSignedDataOid, sizeof kSignedDataOid))
+    broken("pkcs7", "the PKCS#7 is not SignedData");
+  der::Tlv wrapper = expect(at, end, 0xa0, "content");
+  at = wrapper.content;
+  end = wrapper.content + wrapper.content_size;
+  der::Tlv signed_data = expect(at, end, 0x30, "SignedData");
+  at = signed_data.content;
+  end = signed_data.content + signed_data.content_size;
+  expect(at, end, 0x02, "version");
+  expect(at, end, 0x31, "digestAlgorithms");
+  der::Tlv content_info = expect(at, end, 0x30, "encapContentInfo");
+  const unsigned char* inner = content_info.content;
+  expect(inner, content_info.content + content_info.content_size, 0x06, "eContentType");
+  if (inner != content_info.content + content_info.content_size)
+    broken("certs-only", "the SignedData carries content: a signed message, not a PKC");
+  std::vector<Bytes> certificates;
+  if (at < end && *at == 0xa0) {
+    der::Tlv set = expect(at, end, 0xa0, "certificates");
+    for (const unsigned char* c = set.content; c < set.content + set.content_size;) {
+      const unsigned char* start = c;
+      expect(c, set.content + set.content_size, 0x30, "certificate");
+      certificates.emplace_back(start, c);
+    }
+  }
+  if (at < end && *at == 0xa1) expect(at, end, 0xa1, "crls");
+  der::Tlv signer_infos = expect(at, end, 0x31, "signerInfos");
+  if (signer_infos.content_size != 0)
+    broken("certs-only", "the SignedData carries signer infos: a signed message, not a PKC");
+  if (certificates.empty()) broken("certs-only", "the SignedData holds no certificates");
+  return certificates;
+}
+
+X509Ptr parse_certificate(const Bytes& der, size_t position) {
+  const unsigned char* p = der.data();
+  X509Ptr x509(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!x509 || p != der.data() + der.size())
+    broken("certificate", "certificate " + std::to_string(position) + " in the file cannot be parsed");
+  return x509;
+}
+
+bool is_ecdsa(const X509* x509) {
+  int pkey_nid = NID_undef;
+  return OBJ_find_sigid_algs(X509_get_signature_nid(x509), nullptr, &pkey_nid) &&
+         pkey_nid == NID_X9_62_id_ecPublicKey;
+}
+
+// Luna signs some certificates with an ECDSA-Sig-Value that is not DER (an
+// INTEGER lacking its 0x00 sign byte). The same r and s, encoded as DER,
+// verify over the unchanged TBS: rebuild the Certificate SEQUENCE from the
+// file's TBS and algorithm bytes and the re-encoded signature.
+bool reencode_ecdsa_signature(Bytes& der) {
+  const unsigned char* at = der.data();
+  auto outer = der::read(at, der.size());
+  const unsigned char* end = outer->content + outer->content_size;
+  at = outer->content;
+  der::Tlv tbs = expect(at, end, 0x30, "tbsCertificate");
+  der::Tlv algorithm = expect(at, end, 0x30, "signatureAlgorithm");
+  der::Tlv bits = expect(at, end, 0x03, "signatureValue");
+  if (bits.content_size < 2 || bits.content[0] != 0) return false;
+  const unsigned char* sig = bits.content + 1;
+  const unsigned char* sig_end = bits.content + bits.content_size;
+  der::Tlv seq = expect(sig, sig_end, 0x30, "ECDSA-Sig-Value");
+  const unsigned char* values = seq.content;
+  der::Tlv r = expect(values, seq.content + seq.content_size, 0x02, "r");
+  der::Tlv s = expect(values, seq.content + seq.content_size, 0x02, "s");
+  Bytes strict = ecdsa_der(r.content, r.content_size, s.content, s.content_size);
+  if (Bytes(bits.content + 1, sig_end) == strict) return false;  // already DER
+  strict.insert(strict.begin(), 0);  // no unused bits
+  Bytes body(tbs.content - (tbs.total_size - tbs.content_size), tbs.content + tbs.content_size);
+  body.insert(body.end(), algorithm.content - (algorithm.total_size - algorithm.content_size),
+              algorithm.content + algorithm.content_size);
+  Bytes bit_string = der::write(0x03, strict);
+  body.insert(body.end(), bit_string.begin(), bit_string.end());
+  der = der::write(0x30, body);
+  return true;
+}
+
+int role_of(const X509* x509) {
+  auto* usages = static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(x509, NID_ext_key_usage, nullptr, nullptr));
+  int role = 0;
+  for (int i = 0; usages != nullptr && i < sk_ASN1_OBJECT_num(usages) && role == 0; ++i) {
+    char oid[80];
+    OBJ_obj2txt(oid, sizeof oid, sk_ASN1_OBJECT_value(usages, i), 1);
+    if (std::strncmp(oid, kRolePrefix, sizeof kRolePrefix - 1) == 0) role = std::atoi(oid + sizeof kRolePrefix - 1);
+  }
+  EXTENDED_KEY_USAGE_free(usages);
+  return role;
+}
+
+std::string role_name(int role) { return std::string(kRolePrefix) + std::to_string(role); }
+
+// Leaf first, each next certificate the issuer of the one before.
+std::vector<Certificate> ordered_chain(std::vector<Certificate> certificates) {
+  auto leaves = std::count_if(certificates.begin(), certificates.end(),
+                              [](const Certificate& c) { return c.role == kRoleKeyAttestation; });
+  if (leaves != 1)
+    broken("one-leaf", std::to_string(leaves) + " certificates carry the key-attestation EKU " +
+                           role_name(kRoleKeyAttestation) + "; a PKC has exactly one");
+  std::vector<Certificate> chain;
+  auto take = [&](auto predicate) {
+    auto it = std::find_if(certificates.begin(), certificates.end(), predicate);
+    if (it == certificates.end()) return false;
+    chain.push_back(std::move(*it));
+    certificates.erase(it);
+    return true;
+  };
+  take([](const Certificate& c) { return c.role == kRoleKeyAttestation; });
+  while (X509_NAME_cmp(X509_get_issuer_name(chain.back().x509.get()), X509_get_subject_name(chain.back().x509.get()))) {
+    const X509_NAME* issuer = X509_get_issuer_name(chain.back().x509.get());
+    if (!take([&](const Certificate& c) { return X509_NAME_cmp(X509_get_subject_name(c.x509.get()), issuer) == 0; }))
+      broken("chain", "the chain stops at '" + subject_of(chain.back().x509.get()) + "': its issuer is not in the file");
+  }
+  if (!certificates.empty())
+    broken("chain", "certificate '" + subject_of(certificates.front().x509.get()) + "' is not in the leaf's chain");
+  return chain;
+}
+
+std::string check_roles(const std::vector<Certificate>& chain) {
+  const std::vector<int>& profile = chain.size() == rsa_profile().size() ? rsa_profile() : ecc_profile();
+  if (chain.size() != profile.size())
+    broken("roles", "the chain has " + std::to_string(chain.size()) +
+                        " certificates; a PKC has 5 (RSA, Chrysalis-ITS) or 3 (ECC)");
+  for (size_t i = 0; i < chain.size(); ++i) {
+    if (chain[i].role != profile[i])
+      broken("roles", "certificate '" + subject_of(chain[i].x509.get()) + "' at chain position " + std::to_string(i) +
+                          " has role EKU " + (chain[i].role ? role_name(chain[i].role) : "(none)") + ", expected " +
+                          role_name(profile[i]));
+  }
+  return &profile == &rsa_profile() ? "rsa" : "ecc";
+}
+
+const ASN1_OCTET_STRING* extension_value(const X509* x509, const char* oid) {
+  Asn1ObjectPtr object(OBJ_txt2obj(oid, 1));
+  int at = X509_get_ext_by_OBJ(x509, object.get(), -1);
+  return at < 0 ? nullptr : X509_EXTENSION_get_data(X509_get_ext(x509, at));
+}
+
+std::string name_entry(const X509* x509, int nid) {
+  const X509_NAME* name = X509_get_subject_name(x509);
+  int at = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (at < 0) return "";
+  const ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at));
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                     static_cast<size_t>(ASN1_STRING_length(value)));
+}
+
+uint32_t little_endian(const ASN1_OCTET_STRING* value) {
+  uint32_t n = 0;
+  for (int i = ASN1_STRING_length(value) - 1; i >= 0; --i) n = (n << 8) | ASN1_STRING_get0_data(value)[i];
+  return n;
+}
+
+}  // namespace
+
+const std::vector<int>& rsa_profile() {
+  static const std::vector<int> roles = {13, 12, 8, 7, 1};
+  return roles;
+}
+
+const std::vector<int>& ecc_profile() {
+  static const std::vector<int> roles = {13, 15, 14};
+  return roles;
+}
+
+std::string subject_of(const X509* x509) {
+  BioPtr out(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(out.get(), X509_get_subject_name(x509), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+Pkc parse(const Bytes& input) {
+  if (input.empty()) broken("pkcs7", "the file is empty");
+  bool pem = input.size() > 10 && std::memcmp(input.data(), "-----BEGIN", 10) == 0;
+  std::vector<Certificate> certificates;
+  for (Bytes& der : certificates_of(pem ? from_pem(input) : input)) {
+    Certificate certificate;
+    X509Ptr original = parse_certificate(der, certificates.size());
+    certificate.signature_reencoded = is_ecdsa(original.get()) && reencode_ecdsa_signature(der);
+    certificate.x509 = certificate.signature_reencoded ? parse_certificate(der, certificates.size())
+                                                       : std::move(original);
+    certificate.role = role_of(certificate.x509.get());
+    certificate.der = std::move(der);
+    certificates.push_back(std::move(certificate));
+  }
+  Pkc pkc;
+  pkc.chain = ordered_chain(std::move(certificates));
+  pkc.profile = check_roles(pkc.chain);
+  return pkc;
+}
+
+std::string hsm_serial(const Pkc& pkc) {
+  const ASN1_OCTET_STRING* value = extension_value(pkc.chain.front().x509.get(), "1.3.6.1.4.1.12383.2.1");
+  return value && ASN1_STRING_length(value) == 4 ? std::to_string(little_endian(value)) : "";
+}
+
+// 12383.2.3 holds the version as a little-endian uint32: major in the high
+// half, minor and patch as the two decimal digits of the low half (the
+// sample's 0x00070054 is firmware 7.8.4).
+std::string firmware_version(const Pkc& pkc) {
+  const ASN1_OCTET_STRING* value = extension_value(pkc.chain.front().x509.get(), "1.3.6.1.4.1.12383.2.3");
+  if (!value || ASN1_STRING_length(value) != 4) return "";
+  uint32_t n = little_endian(value);
+  return std::to_string(n >> 16) + "." + std::to_string((n & 0xffff) / 10) + "." + std::to_string((n & 0xffff) % 10);
+}
+
+// The DAC (RSA profile) is named "<model>-<serial>", e.g. "Luna K7-521174".
+std::string hsm_model(const Pkc& pkc) {
+  if (pkc.profile != "rsa") return "";
+  std::string cn = name_entry(pkc.chain[1].x509.get(), NID_commonName);
+  size_t dash = cn.rfind('-');
+  return dash == std::string::npos ? cn : cn.substr(0, dash);
+}
+
+std::string key_ouid(const Pkc& pkc) { return name_entry(pkc.chain.front().x509.get(), NID_commonName); }
+
+EVP_PKEY* attested_key(const Pkc& pkc) { return X509_get0_pubkey(pkc.chain.front().x509.get()); }
+
+}  // namespace hsmprov::pkc
