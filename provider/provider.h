@@ -71,5 +71,6 @@ extern const OSSL_ALGORITHM signature_algorithms[];
 extern const OSSL_ALGORITHM asym_cipher_algorithms[];
 extern const OSSL_ALGORITHM encoder_algorithms[];
 extern const OSSL_ALGORITHM decoder_algorithms[];
+extern const OSSL_DISPATCH pkc_store_functions[];
 
 }  // namespace hsmprov

@@ -115,6 +115,8 @@ const OSSL_DISPATCH store_functions[] = {
 }  // namespace
 
 const OSSL_ALGORITHM store_algorithms[] = {
-    {"pkcs11", "provider=hsmprov", store_functions, "PKCS#11 tokens by RFC 7512 URI"}, {nullptr, nullptr, nullptr, nullptr}};
+    {"pkcs11", "provider=hsmprov", store_functions, "PKCS#11 tokens by RFC 7512 URI"},
+    {"pkc", "provider=hsmprov", pkc_store_functions, "Luna key attestation (PKC) files"},
+    {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov
