@@ -202,6 +202,14 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
   return out;
 }
 
+std::optional<Bytes> Key::token_attribute(CK_ATTRIBUTE_TYPE type) {
+  if (token_ == nullptr) return std::nullopt;
+  handle_for_use();  // finds the object again after a fork
+  Session session = token_->session();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return read_attribute(*token_, session, handle_, type);
+}
+
 void Key::require_private() const {
   if (token_ == nullptr || !has_private()) fail(HSMPROV_R_UNSUPPORTED, where() + ": not a private key");
 }

@@ -37,6 +37,10 @@ class Key {
   std::string uri() const;
   std::string where() const;
 
+  // An attribute of the token object itself (not of its session copy), such
+  // as a vendor attribute; nullopt when the token does not give it.
+  std::optional<Bytes> token_attribute(CK_ATTRIBUTE_TYPE type);
+
   Bytes sign(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
   Bytes decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
 

@@ -1,8 +1,10 @@
 // hsmprov-pkc: verify Luna key attestations (PKC files) offline, in one
-// process for many files.
+// process for many files, and fetch a key's PKC from a Luna.
 //   hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at TIME|now] [--json] PKC...
-// Exit status: 0 all valid, 1 a PKC or the CSR match is invalid, 2 an input
-// cannot be read or the usage is wrong.
+//   hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|tctrust|ecc] -o FILE
+// Exit status: 0 all valid (or written), 1 a PKC or the CSR match is invalid
+// (or the token has no PKC for the key), 2 an input cannot be read, the
+// usage is wrong, or the token cannot be reached.
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -13,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
+#include "core.h"
 #include "error.h"
 #include "pkc/verify.h"
 
@@ -34,7 +38,8 @@ struct Options {
 int usage(const std::string& problem) {
   std::cerr << "hsmprov-pkc: " << problem << "\n"
             << "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at YYYY-MM-DDTHH:MM:SSZ|now] [--json] "
-               "PKC...\n";
+               "PKC...\n"
+            << "       hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|tctrust|ecc] -o FILE\n";
   return kUnreadable;
 }
 
@@ -182,9 +187,65 @@ int verify_command(int argc, char** argv) {
   return status;
 }
 
+CK_ATTRIBUTE_TYPE pkc_attribute(const std::string& format) {
+  if (format == "cits") return CKA_PKC_CITS;
+  if (format == "tctrust") return CKA_PKC_TCTRUST;
+  if (format == "ecc") return CKA_PKC_ECC;
+  return 0;
+}
+
+// The one private key the URI names, through the module and PIN of the
+// provider's section in OpenSSL's config file.
+std::shared_ptr<hsmprov::Key> private_key(hsmprov::Core& core, const std::string& uri) {
+  std::shared_ptr<hsmprov::Key> key;
+  for (const hsmprov::Found& item : core.find(hsmprov::Uri::parse(uri), nullptr)) {
+    if (item.object_class != CKO_PRIVATE_KEY) continue;
+    if (key) hsmprov::fail(HSMPROV_R_AMBIGUOUS, "the URI matches more than one private key");
+    key = item.key;
+  }
+  if (!key) hsmprov::fail(HSMPROV_R_NOT_FOUND, "the URI matches no private key");
+  return key;
+}
+
+int get_command(int argc, char** argv) {
+  std::string uri, format, out;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i + 1 >= argc) return usage(arg + " needs a value");
+    if (arg == "--key") uri = argv[++i];
+    else if (arg == "--format") format = argv[++i];
+    else if (arg == "-o") out = argv[++i];
+    else return usage("unknown option " + arg);
+  }
+  if (uri.empty() || out.empty()) return usage("get needs --key and -o");
+  if (!format.empty() && pkc_attribute(format) == 0) return usage("--format is cits, tctrust or ecc");
+  try {
+    hsmprov::Core core(hsmprov::parse_config(hsmprov::read_provider_section(HSMPROV_NAME), HSMPROV_DEFAULT_MODULE));
+    auto key = private_key(core, uri);
+    if (format.empty()) format = key->type() == hsmprov::KeyType::rsa ? "cits" : "ecc";
+    auto pkc = key->token_attribute(pkc_attribute(format));
+    if (!pkc) {
+      std::cerr << "hsmprov-pkc: " << key->where() << " has no PKC in format " << format
+                << ": a Luna gives one only for keys generated in it as never-extractable (an imported or "
+                   "extractable key has none), and the RSA formats (cits, tctrust) only for RSA keys, ecc for EC\n";
+      return kInvalid;
+    }
+    std::ofstream file(out, std::ios::binary);
+    file.write(reinterpret_cast<const char*>(pkc->data()), static_cast<std::streamsize>(pkc->size()));
+    if (!file.flush()) return usage("cannot write '" + out + "'");
+    std::cout << "wrote the " << format << " PKC of " << key->where() << " to " << out << " (" << pkc->size()
+              << " bytes)\n";
+    return kValid;
+  } catch (const hsmprov::Error& e) {
+    std::cerr << "hsmprov-pkc: " << e.what() << "\n";
+    return kUnreadable;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return verify_command(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "get") == 0) return get_command(argc, argv);
   return usage(argc < 2 ? "no command given" : std::string("unknown command ") + argv[1]);
 }

@@ -13,3 +13,10 @@
 #ifndef CKM_EDDSA
 #define CKM_EDDSA 0x1057UL
 #endif
+
+// Thales Luna vendor attributes of a private key (see ../shared/DESIGN.md):
+// its PKC in the three formats, and its object unique id.
+#define CKA_PKC_TCTRUST 0x80000003UL
+#define CKA_PKC_CITS 0x80000004UL
+#define CKA_OUID 0x80000005UL
+#define CKA_PKC_ECC 0x80000007UL

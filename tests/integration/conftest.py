@@ -135,6 +135,19 @@ def shimmed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def luna(tmp_path_factory):
+    """A SoftHSM token behind the test shim, which answers Luna's PKC
+    attributes from test chains; `luna.roots` holds those chains' roots."""
+    import pkc_vectors
+    token = SoftHsmToken(tmp_path_factory.mktemp("luna"), label="luna token", module=SHIM_MODULE)
+    chain_dir = token.tmp / "test-chain"
+    chain_dir.mkdir()
+    token.roots = pkc_vectors.make_test_luna(chain_dir)
+    token.env["HSMPROV_SHIM_PKC_DIR"] = str(chain_dir)
+    return token
+
+
+@pytest.fixture(scope="module")
 def nss(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nss")
     db = tmp / "db"
@@ -149,7 +162,7 @@ def nss(tmp_path_factory):
 def no_pin_in_any_output(request):
     OUTPUTS.clear()
     yield
-    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss", "shimmed") if name in request.fixturenames]
+    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss", "shimmed", "luna") if name in request.fixturenames]
     for token in tokens:
         if not token.pin:
             continue

@@ -100,17 +100,29 @@ RSA_PROFILE = [
 ]
 
 
+# The same for the real ECC PKC (tests/data/luna-pkc/ecc-pkc.p7b).
+ECC_PROFILE = [
+    (name(("O", "SafeNet, Inc."), ("OU", "Luna Module"), ("CN", "43000000ae000002d6f30700")), 13,
+     {"1.3.6.1.4.1.12383.2.1": "d6f30700"}),
+    (name(("C", "US"), ("O", "SafeNet, Inc."), ("OU", "Luna Module Hardware Origin"), ("CN", "521174")), 15, {}),
+    (name(("C", "US"), ("O", "SafeNet, Inc."), ("OU", "Luna Manufacturer Integrity ECC"),
+          ("CN", "SafeNet ECC Manufacturer Integrity Module ")), 14, {}),
+]
+
+
 class SelfMadeChain:
-    """The real RSA chain's names and extensions, with keys and a root of our own.
+    """A real profile's names and extensions, with keys and a root of our own.
     `roles` replaces the role EKUs (0: a non-PKC EKU instead)."""
 
-    def __init__(self, roles=None):
-        roles = roles or [role for _, role, _ in RSA_PROFILE]
-        self.keys = [rsa.generate_private_key(65537, 2048) for _ in RSA_PROFILE]
+    def __init__(self, roles=None, profile=RSA_PROFILE):
+        roles = roles or [role for _, role, _ in profile]
+        make_key = (lambda: rsa.generate_private_key(65537, 2048)) if profile is RSA_PROFILE else \
+            (lambda: ec.generate_private_key(ec.SECP384R1()))
+        self.keys = [make_key() for _ in profile]
         start = datetime.datetime(2024, 1, 1)
         self.certificates = []
-        for i, (subject, _, values) in enumerate(RSA_PROFILE):
-            issuer = RSA_PROFILE[min(i + 1, len(RSA_PROFILE) - 1)][0]
+        for i, (subject, _, values) in enumerate(profile):
+            issuer = profile[min(i + 1, len(profile) - 1)][0]
             usage = ObjectIdentifier(f"1.3.6.1.4.1.12383.1.{roles[i]}") if roles[i] else \
                 x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
             builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
@@ -135,6 +147,25 @@ class SelfMadeChain:
     def csr(self) -> bytes:
         builder = x509.CertificateSigningRequestBuilder().subject_name(name(("CN", "self-made")))
         return builder.sign(self.keys[0], hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def write_issuer(self, directory: Path, prefix: str):
+        """What the test shim needs to issue leaves: the leaf's issuer key and
+        the chain above the leaf (issuer first)."""
+        key = self.keys[1].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+        (directory / f"{prefix}-issuer.key").write_bytes(key)
+        (directory / f"{prefix}-chain.pem").write_bytes(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.certificates[1:]))
+
+
+def make_test_luna(directory: Path) -> Path:
+    """Test chains of both profiles for the shim; returns their roots' file."""
+    chains = {"rsa": SelfMadeChain(), "ecc": SelfMadeChain(profile=ECC_PROFILE)}
+    for prefix, chain in chains.items():
+        chain.write_issuer(directory, prefix)
+    roots = directory / "test-roots.pem"
+    roots.write_bytes(b"".join(chain.root_pem() for chain in chains.values()))
+    return roots
 
 
 def signed_message() -> bytes:

@@ -1,9 +1,12 @@
 // TEST DOUBLE: a PKCS#11 module for the tests only. It forwards every call
-// to a real module (SoftHSM; HSMPROV_SHIM_TARGET names it) and injects the
-// faults no soft token can produce on demand: each line "C_Name CKR_NAME" of
-// the file HSMPROV_SHIM_FAULTS makes that function fail with that code, for
-// as long as the line is there (e.g. "C_Sign CKR_DEVICE_REMOVED" for a token
-// pulled out mid-operation).
+// to a real module (SoftHSM; HSMPROV_SHIM_TARGET names it) and adds what no
+// soft token has:
+// - faults on demand: each line "C_Name CKR_NAME" of the file
+//   HSMPROV_SHIM_FAULTS makes that function fail with that code while the
+//   line is there (e.g. "C_Sign CKR_DEVICE_REMOVED");
+// - Luna's PKC attributes (luna_pkc.cc): CKA_PKC_CITS/TCTRUST/ECC and
+//   CKA_OUID of private keys generated on the token as never-extractable,
+//   built from the test chain in HSMPROV_SHIM_PKC_DIR.
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -13,6 +16,7 @@
 #include <string>
 
 #include "pkcs11/ckr_names.h"
+#include "shim/luna_pkc.h"
 
 namespace {
 
@@ -57,6 +61,16 @@ SHIM_FORWARD(C_GenerateKeyPair,
               CK_ULONG qn, CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR qk),
              (h, m, pt, pn, qt, qn, pk, qk))
 
+// Luna attributes are answered here; the rest goes to the target module.
+CK_RV shim_C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR attrs, CK_ULONG count) {
+  CK_RV rv = injected("C_GetAttributeValue");
+  if (rv != CKR_OK) return rv;
+  for (CK_ULONG i = 0; i < count; ++i)
+    if (hsmprov::shim::is_luna_attribute(attrs[i].type))
+      return hsmprov::shim::luna_attributes(target, h, object, attrs, count);
+  return target->C_GetAttributeValue(h, object, attrs, count);
+}
+
 bool load_target() {
   if (target != nullptr) return true;
   const char* path = std::getenv("HSMPROV_SHIM_TARGET");
@@ -72,6 +86,7 @@ bool load_target() {
   shim.C_Decrypt = shim_C_Decrypt;
   shim.C_FindObjectsInit = shim_C_FindObjectsInit;
   shim.C_GenerateKeyPair = shim_C_GenerateKeyPair;
+  shim.C_GetAttributeValue = shim_C_GetAttributeValue;
   return true;
 }
 
