@@ -1,5 +1,8 @@
 /* RSA asymmetric cipher with token keys: decryption in the token
- * (PKCS#1 v1.5, OAEP), encryption in software with the public half. */
+ * (PKCS#1 v1.5, OAEP), encryption in software with the public half, and
+ * key wrapping for cloud KMS import: with hsmprov-wrap-target set,
+ * "encrypting" under the KMS's public key wraps that token key inside the
+ * token instead (src/wrap/). */
 #include <cstring>
 
 #include <openssl/core_names.h>
@@ -8,6 +11,8 @@
 #include "key_data.h"
 #include "padding_param.h"
 #include "rsa_decryption.h"
+#include "wrap/byok_format.h"
+#include "wrap/key_wrap.h"
 
 namespace hsmprov {
 namespace {
@@ -17,6 +22,10 @@ struct CipherCtx {
   ProviderCtx* provider;
   std::shared_ptr<Key> key;
   DecryptionSettings settings;  // digests owned by Software's cache
+  // Key wrapping (all empty unless hsmprov-wrap-target is given).
+  std::string wrap_target, wrap_algorithm, wrap_format = "raw", azure_kid;
+  bool wrap_legacy = false;
+  Bytes wrapped;  // made on the size query, handed out on the next call
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
@@ -29,10 +38,30 @@ const EVP_MD* digest_named_by(const CipherCtx& ctx, const OSSL_PARAM* p) {
   return ctx.provider->core->software().digest(name);
 }
 
+std::string utf8(const OSSL_PARAM* p) {
+  const char* value = nullptr;
+  if (!OSSL_PARAM_get_utf8_string_ptr(p, &value)) fail(HSMPROV_R_INVALID_ARGUMENT, std::string(p->key) + " is text");
+  return value;
+}
+
+void set_wrap_params(CipherCtx& ctx, const OSSL_PARAM params[]) {
+  const OSSL_PARAM* p;
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_TARGET))) ctx.wrap_target = utf8(p);
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_ALGORITHM))) ctx.wrap_algorithm = utf8(p);
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_AZURE_KID))) ctx.azure_kid = utf8(p);
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_FORMAT))) {
+    ctx.wrap_format = utf8(p);
+    if (ctx.wrap_format != "raw" && ctx.wrap_format != "azure-byok")
+      fail(HSMPROV_R_INVALID_ARGUMENT, HSMPROV_PARAM_WRAP_FORMAT " is raw or azure-byok");
+  }
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_LEGACY))) ctx.wrap_legacy = utf8(p) == "yes";
+}
+
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<CipherCtx*>(vctx);
   if (params == nullptr) return 1;
   return guarded(ctx->provider, 0, [&] {
+    set_wrap_params(*ctx, params);
     const OSSL_PARAM* p;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE))) ctx->settings.padding = padding_from(p, kPaddings, "RSA encryption and decryption");
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST)))
@@ -52,6 +81,11 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
 
 const OSSL_PARAM* settable_ctx_params(void*, void*) {
   static const OSSL_PARAM table[] = {
+      OSSL_PARAM_utf8_string(HSMPROV_PARAM_WRAP_TARGET, nullptr, 0),
+      OSSL_PARAM_utf8_string(HSMPROV_PARAM_WRAP_ALGORITHM, nullptr, 0),
+      OSSL_PARAM_utf8_string(HSMPROV_PARAM_WRAP_FORMAT, nullptr, 0),
+      OSSL_PARAM_utf8_string(HSMPROV_PARAM_AZURE_KID, nullptr, 0),
+      OSSL_PARAM_utf8_string(HSMPROV_PARAM_WRAP_LEGACY, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, nullptr, 0),
@@ -104,9 +138,35 @@ int decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize, cons
   });
 }
 
+// The wrapped key, in the format asked for.
+Bytes wrap(CipherCtx& ctx, size_t inlen) {
+  if (inlen != 0)
+    fail(HSMPROV_R_INVALID_ARGUMENT, "with " HSMPROV_PARAM_WRAP_TARGET " the key comes from the token: give an empty "
+                                     "input (-in /dev/null)");
+  auto algorithm = wrap_algorithm(ctx.wrap_algorithm);
+  if (!algorithm)
+    fail(HSMPROV_R_INVALID_ARGUMENT, "give " HSMPROV_PARAM_WRAP_ALGORITHM ", one of: " +
+                                         std::string(known_wrap_algorithms()));
+  if (ctx.wrap_format == "azure-byok" && (ctx.azure_kid.empty() || !algorithm->rsa_aes))
+    fail(HSMPROV_R_INVALID_ARGUMENT, "Azure .byok output needs " HSMPROV_PARAM_AZURE_KID " (the key exchange key's "
+                                     "id) and RSA_AES_KEY_WRAP_SHA_1");
+  Bytes wrapped = wrap_key(*ctx.provider->core, *ctx.key, {ctx.wrap_target, *algorithm, ctx.wrap_legacy}, nullptr);
+  if (ctx.wrap_format == "raw") return wrapped;
+  std::string json = azure_byok(ctx.azure_kid, wrapped);
+  return Bytes(json.begin(), json.end());
+}
+
 int encrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize, const unsigned char* in, size_t inlen) {
   auto* ctx = static_cast<CipherCtx*>(vctx);
   return guarded(ctx->provider, 0, [&] {
+    if (!ctx->wrap_target.empty()) {
+      if (ctx->wrapped.empty()) ctx->wrapped = wrap(*ctx, inlen);
+      if (out == nullptr) {
+        *outlen = ctx->wrapped.size();
+        return 1;
+      }
+      return copy_out(ctx->wrapped, out, outlen, outsize);
+    }
     if (out == nullptr) {
       *outlen = static_cast<size_t>(EVP_PKEY_get_size(ctx->key->public_key()));
       return 1;
@@ -134,6 +194,11 @@ const OSSL_DISPATCH asym_cipher_functions[] = {
 
 const OSSL_ALGORITHM asym_cipher_algorithms[] = {
     {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", asym_cipher_functions, "RSA decryption with token keys"},
+    // Under OpenSSL's name too, so that a wrapping key read from a file (a
+    // software key) reaches the key wrapping when asked for with
+    // -propquery '?provider=hsmprov'.
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", asym_cipher_functions,
+     "RSA encryption and key wrapping for cloud import"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

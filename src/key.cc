@@ -202,6 +202,13 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
   return out;
 }
 
+CK_OBJECT_HANDLE Key::object_on(const Token& token) {
+  if (token_ != &token) return CK_INVALID_HANDLE;
+  handle_for_use();  // finds the object again after a fork
+  std::lock_guard<std::mutex> lock(mutex_);
+  return handle_;
+}
+
 std::optional<Bytes> Key::token_attribute(CK_ATTRIBUTE_TYPE type) {
   if (token_ == nullptr) return std::nullopt;
   handle_for_use();  // finds the object again after a fork

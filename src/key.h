@@ -37,6 +37,8 @@ class Key {
   std::string uri() const;
   std::string where() const;
 
+  // The key's own object if it lives on `token`, else CK_INVALID_HANDLE.
+  CK_OBJECT_HANDLE object_on(const Token& token);
   // An attribute of the token object itself (not of its session copy), such
   // as a vendor attribute; nullopt when the token does not give it.
   std::optional<Bytes> token_attribute(CK_ATTRIBUTE_TYPE type);

@@ -10,6 +10,16 @@
  * give an id). */
 #define HSMPROV_PARAM_PKCS11_URI "pkcs11_uri"
 
+/* Key wrapping for cloud KMS import (pkeyutl -encrypt -pkeyopt NAME:VALUE):
+ * the pkcs11: URI of the key to wrap, the algorithm (AWS or Google name),
+ * the output format ("raw" or "azure-byok"), Azure's key id for .byok, and
+ * "yes" to allow the retired RSAES_PKCS1_V1_5. */
+#define HSMPROV_PARAM_WRAP_TARGET "hsmprov-wrap-target"
+#define HSMPROV_PARAM_WRAP_ALGORITHM "hsmprov-wrap-algorithm"
+#define HSMPROV_PARAM_WRAP_FORMAT "hsmprov-wrap-format"
+#define HSMPROV_PARAM_AZURE_KID "hsmprov-azure-kid"
+#define HSMPROV_PARAM_WRAP_LEGACY "hsmprov-wrap-legacy"
+
 /* PEM label of the reference a token key is written as (never key material). */
 #define HSMPROV_PEM_KEY_REFERENCE "HSMPROV KEY REFERENCE"
 

@@ -20,3 +20,20 @@
 #define CKA_PKC_CITS 0x80000004UL
 #define CKA_OUID 0x80000005UL
 #define CKA_PKC_ECC 0x80000007UL
+
+// Key wrapping mechanisms p11-kit 0.24 lacks (PKCS#11 v2.40 / v3.0), and
+// Luna's padded AES key wrap.
+#ifndef CKM_AES_KEY_WRAP_PAD
+#define CKM_AES_KEY_WRAP_PAD 0x210AUL
+#endif
+#ifndef CKM_AES_KEY_WRAP_KWP
+#define CKM_AES_KEY_WRAP_KWP 0x210BUL
+#endif
+#ifndef CKM_RSA_AES_KEY_WRAP
+#define CKM_RSA_AES_KEY_WRAP 0x1054UL
+#endif
+#define CKM_LUNA_AES_KWP 0x80000171UL
+typedef struct CK_RSA_AES_KEY_WRAP_PARAMS {
+  CK_ULONG ulAESKeyBits;
+  CK_RSA_PKCS_OAEP_PARAMS* pOAEPParams;
+} CK_RSA_AES_KEY_WRAP_PARAMS;
