@@ -2,6 +2,8 @@
 // session object, and the RSA-AES composition.
 #include "wrap/key_wrap.h"
 
+#include <algorithm>
+
 #include <openssl/core_names.h>
 
 #include "error.h"
@@ -136,8 +138,14 @@ Bytes wrap_once(Token& token, Session& session, CK_MECHANISM& mechanism, CK_OBJE
                 CK_OBJECT_HANDLE target, const std::string& where) {
   CK_ULONG size = 0;
   CK_RV rv = token.fn()->C_WrapKey(session.handle(), &mechanism, wrapping, target, nullptr, &size);
-  Bytes out(size);
-  if (rv == CKR_OK) rv = token.fn()->C_WrapKey(session.handle(), &mechanism, wrapping, target, out.data(), &size);
+  Bytes out;
+  // Some tokens (NSS softokn with KWP) answer the size query short: grow.
+  for (int attempt = 0; rv == CKR_OK || (rv == CKR_BUFFER_TOO_SMALL && attempt < 4); ++attempt) {
+    out.resize(std::max<size_t>(size, out.size() * 2 + 16));
+    size = out.size();
+    rv = token.fn()->C_WrapKey(session.handle(), &mechanism, wrapping, target, out.data(), &size);
+    if (rv == CKR_OK) break;
+  }
   if (rv == CKR_ARGUMENTS_BAD || rv == CKR_MECHANISM_PARAM_INVALID) {
     fail(HSMPROV_R_PKCS11, where + ": C_WrapKey: " + ckr_name(rv) + ": the token refuses " +
                                mechanism_name(mechanism.mechanism) +
