@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
-from conftest import BUILD, NSS_MODULE, SOFTHSM_MODULE, error_text, run
+from conftest import BUILD, NSS_MODULE, ROOT, error_text, run
 
 HELPER = BUILD / "tests" / "hsmprov_p11_objects"
 BLOCK = bytes.fromhex("00112233445566778899aabbccddeeff")
@@ -206,3 +206,21 @@ def test_input_must_be_empty(softhsm_keys, tmp_path):
                            f"hsmprov-wrap-target:{token.uri(object='aes-256')}", "-pkeyopt",
                            "hsmprov-wrap-algorithm:RSAES_OAEP_SHA_1", "-in", data, check=False)
     assert result.returncode != 0 and "give an empty input (-in /dev/null)" in error_text(result)
+
+
+@pytest.mark.parametrize("script, extra", [
+    ("aws-kms-byok.sh", {"ALGORITHM": "RSA_AES_KEY_WRAP_SHA_1"}),
+    ("aws-kms-byok.sh", {"ALGORITHM": "RSAES_OAEP_SHA_1"}),
+    ("azure-byok.sh", {}),
+    ("gcp-import.sh", {}),
+])
+def test_examples_run_end_to_end_with_a_stand_in_kms(softhsm_keys, tmp_path, script, extra):
+    token = softhsm_keys
+    label = f"example-{script.split('-')[0]}-{len(extra.get('ALGORITHM', ''))}"
+    env = dict(token.env, TOKEN_PIN_FILE=str(token.pin_file), **extra)
+    result = run([ROOT / "examples" / script, token.label, label, tmp_path], env)
+    out = result.stdout.decode()
+    assert "stand-in KMS imported a 32-byte key" in out
+    same_as_token_aes(token, label, (tmp_path / "imported.key").read_bytes())
+    if script == "azure-byok.sh":
+        assert json.loads((tmp_path / f"{label}.byok").read_text())["header"]["enc"] == "CKM_RSA_AES_KEY_WRAP"
