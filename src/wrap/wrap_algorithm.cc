@@ -1,7 +1,6 @@
 // Wrap algorithm names (AWS KMS and Google Cloud KMS import documentation).
 #include "wrap/wrap_algorithm.h"
 
-#include <regex>
 
 namespace hsmprov {
 namespace {
@@ -23,16 +22,21 @@ const char* known_wrap_algorithms() {
 std::optional<WrapAlgorithm> wrap_algorithm(const std::string& name) {
   WrapAlgorithm algorithm;
   algorithm.name = name;
-  std::smatch m;
-  if (std::regex_match(name, m, std::regex("RSAES_OAEP_SHA_(1|256)"))) return with_hash(algorithm, m[1] == "256");
-  if (std::regex_match(name, m, std::regex("RSA_AES_KEY_WRAP_SHA_(1|256)"))) {
-    algorithm.rsa_aes = true;
-    return with_hash(algorithm, m[1] == "256");
-  }
-  if (std::regex_match(name, m, std::regex("RSA_OAEP_(2048|3072|4096)_SHA(1|256)(_AES_256)?"))) {
-    algorithm.rsa_aes = m[3].matched;
-    algorithm.required_bits = std::stoi(m[1]);
-    return with_hash(algorithm, m[2] == "256");
+  for (const char* hash : {"1", "256"}) {
+    bool sha256 = std::string(hash) == "256";
+    if (name == std::string("RSAES_OAEP_SHA_") + hash) return with_hash(algorithm, sha256);
+    if (name == std::string("RSA_AES_KEY_WRAP_SHA_") + hash) {
+      algorithm.rsa_aes = true;
+      return with_hash(algorithm, sha256);
+    }
+    for (int bits : {2048, 3072, 4096}) {
+      std::string google = "RSA_OAEP_" + std::to_string(bits) + "_SHA" + hash;
+      if (name == google || name == google + "_AES_256") {
+        algorithm.rsa_aes = name != google;
+        algorithm.required_bits = bits;
+        return with_hash(algorithm, sha256);
+      }
+    }
   }
   if (name == "RSAES_PKCS1_V1_5") {
     algorithm.oaep = false;
