@@ -68,15 +68,8 @@ void* open(void* provctx, const char* uri) {
   });
 }
 
-const OSSL_PARAM* settable_ctx_params(void*) {
-  static const OSSL_PARAM table[] = {OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, nullptr), OSSL_PARAM_END};
-  return table;
-}
-
 int set_ctx_params(void* loaderctx, const OSSL_PARAM params[]) {
-  auto* ctx = static_cast<PkcStoreCtx*>(loaderctx);
-  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
-  return p == nullptr || OSSL_PARAM_get_int(p, &ctx->expect);
+  return store_expect_from(params, &static_cast<PkcStoreCtx*>(loaderctx)->expect);
 }
 
 int load(void* loaderctx, OSSL_CALLBACK* object_cb, void* object_cbarg, OSSL_PASSPHRASE_CALLBACK*, void*) {
@@ -112,7 +105,7 @@ int close(void* loaderctx) {
 
 const OSSL_DISPATCH pkc_store_functions[] = {
     HSMPROV_FN(OSSL_FUNC_STORE_OPEN, OSSL_FUNC_store_open_fn, open),
-    HSMPROV_FN(OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, OSSL_FUNC_store_settable_ctx_params_fn, settable_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, OSSL_FUNC_store_settable_ctx_params_fn, store_settable_ctx_params),
     HSMPROV_FN(OSSL_FUNC_STORE_SET_CTX_PARAMS, OSSL_FUNC_store_set_ctx_params_fn, set_ctx_params),
     HSMPROV_FN(OSSL_FUNC_STORE_LOAD, OSSL_FUNC_store_load_fn, load),
     HSMPROV_FN(OSSL_FUNC_STORE_EOF, OSSL_FUNC_store_eof_fn, eof),

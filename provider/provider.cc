@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/store.h>
 
 #include "config.h"
 #include "log.h"
@@ -52,6 +53,16 @@ int pass_key_reference(const std::shared_ptr<Key>& key, const std::string& descr
       OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, const_cast<char*>(description.c_str()), 0),
       OSSL_PARAM_construct_end()};
   return object_cb(params, object_cbarg);
+}
+
+const OSSL_PARAM* store_settable_ctx_params(void*) {
+  static const OSSL_PARAM table[] = {OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, nullptr), OSSL_PARAM_END};
+  return table;
+}
+
+int store_expect_from(const OSSL_PARAM params[], int* expect) {
+  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
+  return p == nullptr || OSSL_PARAM_get_int(p, expect);
 }
 
 namespace {

@@ -64,6 +64,10 @@ R guarded(const ProviderCtx* ctx, R on_error, F&& body) noexcept {
 #define HSMPROV_ECDSA "HSMPROV-ECDSA"
 #define HSMPROV_ED25519 "HSMPROV-ED25519"
 
+// Both stores take OSSL_STORE_PARAM_EXPECT (which kind of object is wanted).
+const OSSL_PARAM* store_settable_ctx_params(void* provctx);
+int store_expect_from(const OSSL_PARAM params[], int* expect);
+
 // Algorithm tables of each operation file.
 extern const OSSL_ALGORITHM store_algorithms[];
 extern const OSSL_ALGORITHM keymgmt_algorithms[];

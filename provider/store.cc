@@ -55,15 +55,8 @@ void* store_open(void* provctx, const char* uri) {
   });
 }
 
-const OSSL_PARAM* store_settable_ctx_params(void*) {
-  static const OSSL_PARAM table[] = {OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, nullptr), OSSL_PARAM_END};
-  return table;
-}
-
 int store_set_ctx_params(void* loaderctx, const OSSL_PARAM params[]) {
-  auto* ctx = static_cast<StoreCtx*>(loaderctx);
-  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
-  return p == nullptr || OSSL_PARAM_get_int(p, &ctx->expect);
+  return store_expect_from(params, &static_cast<StoreCtx*>(loaderctx)->expect);
 }
 
 int store_load(void* loaderctx, OSSL_CALLBACK* object_cb, void* object_cbarg, OSSL_PASSPHRASE_CALLBACK* pw_cb,

@@ -18,11 +18,13 @@
 #include "config.h"
 #include "core.h"
 #include "error.h"
+#include "json_text.h"
 #include "pkc/verify.h"
 
 namespace {
 
 using hsmprov::Bytes;
+using hsmprov::json_string;
 using namespace hsmprov::pkc;
 
 constexpr int kValid = 0, kInvalid = 1, kUnreadable = 2;
@@ -63,22 +65,6 @@ std::string default_roots() {
   return HSMPROV_ROOTS_INSTALLED;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 std::string key_description(const Pkc& pkc) {
   EVP_PKEY* key = attested_key(pkc);

@@ -1,31 +1,11 @@
 // Azure .byok layout (as Azure Key Vault's BYOK specification gives it).
 #include "wrap/byok_format.h"
 
-#include <cstdio>
-
 #include <openssl/evp.h>
 
+#include "json_text.h"
+
 namespace hsmprov {
-namespace {
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 std::string base64url(const Bytes& data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
