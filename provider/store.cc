@@ -1,11 +1,8 @@
 /* OSSL_STORE for the pkcs11: scheme: lists the keys and certificates a
  * pkcs11: URI selects. Keys are handed out by reference to our keymgmt. */
-#include <cstring>
-#include <optional>
 
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
-#include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
 

@@ -224,3 +224,18 @@ def test_examples_run_end_to_end_with_a_stand_in_kms(softhsm_keys, tmp_path, scr
     same_as_token_aes(token, label, (tmp_path / "imported.key").read_bytes())
     if script == "azure-byok.sh":
         assert json.loads((tmp_path / f"{label}.byok").read_text())["header"]["enc"] == "CKM_RSA_AES_KEY_WRAP"
+
+
+def test_the_issue_command_with_hsmprov_loaded_first(softhsm_keys, tmp_path):
+    """The form of the issue: -provider hsmprov -provider default, no -propquery,
+    with hsmprov ahead of the default provider."""
+    token, kms = softhsm_keys, softhsm_keys.kms[3072]
+    config = token.write_config(tmp_path / "first.cnf")
+    config.write_text(config.read_text().replace("default = default_sect\n", ""))
+    out = tmp_path / "EncryptedKeyMaterial.bin"
+    run(["openssl", "pkeyutl", "-encrypt", "-provider", "hsmprov", "-provider", "default", "-pubin", "-inkey",
+         kms.public_der, "-keyform", "DER", "-pkeyopt",
+         f"hsmprov-wrap-target:{token.uri(object='aes-256', type='secret-key')}", "-pkeyopt",
+         "hsmprov-wrap-algorithm:RSA_AES_KEY_WRAP_SHA_1", "-in", "/dev/null", "-out", out],
+        dict(token.env, OPENSSL_CONF=str(config)))
+    same_as_token_aes(token, "aes-256", kms.unwrap("RSA_AES_KEY_WRAP_SHA_1", out.read_bytes()))
