@@ -159,16 +159,22 @@ void Key::make_session_copy() {
   copy_ = copy;
 }
 
+// Call with mutex_ held: the token object's handle, found again after a fork.
+CK_OBJECT_HANDLE Key::current_object(unsigned generation) {
+  if (generation_ != generation) {
+    find_again();
+    generation_ = generation;
+  }
+  return handle_;
+}
+
 CK_OBJECT_HANDLE Key::handle_for_use() {
   core_->reinitialize_if_forked();
   unsigned generation = core_->generation();
   CK_OBJECT_HANDLE ready = ready_.load(std::memory_order_acquire);
   if (ready != CK_INVALID_HANDLE && ready_generation_.load(std::memory_order_acquire) == generation) return ready;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (generation_ != generation) {
-    find_again();
-    generation_ = generation;
-  }
+  current_object(generation);
   if (has_private() && core_->config().cache_keys && copy_ == CK_INVALID_HANDLE && !copy_refused_)
     make_session_copy();
   ready = copy_ != CK_INVALID_HANDLE ? copy_ : handle_;
@@ -204,17 +210,17 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
 
 CK_OBJECT_HANDLE Key::object_on(const Token& token) {
   if (token_ != &token) return CK_INVALID_HANDLE;
-  handle_for_use();  // finds the object again after a fork
+  core_->reinitialize_if_forked();
   std::lock_guard<std::mutex> lock(mutex_);
-  return handle_;
+  return current_object(core_->generation());
 }
 
 std::optional<Bytes> Key::token_attribute(CK_ATTRIBUTE_TYPE type) {
   if (token_ == nullptr) return std::nullopt;
-  handle_for_use();  // finds the object again after a fork
+  core_->reinitialize_if_forked();
   Session session = token_->session();
   std::lock_guard<std::mutex> lock(mutex_);
-  return read_attribute(*token_, session, handle_, type);
+  return read_attribute(*token_, session, current_object(core_->generation()), type);
 }
 
 void Key::require_private() const {

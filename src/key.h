@@ -54,6 +54,7 @@ class Key {
                  const unsigned char* data, size_t size);
   void require_private() const;
   CK_OBJECT_HANDLE handle_for_use();
+  CK_OBJECT_HANDLE current_object(unsigned generation);
   void find_again();
   void make_session_copy();
 
