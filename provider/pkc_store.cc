@@ -2,15 +2,13 @@
  * certificates, leaf first (an ECC leaf with its signature re-encoded as
  * DER), then the attested public key. The structure rules run when the
  * store opens; a file that breaks one does not open. */
-#include <fstream>
-#include <iterator>
-
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "file_bytes.h"
 #include "pkc/pkc.h"
 #include "provider.h"
 
@@ -30,10 +28,10 @@ struct PkcStoreCtx {
   int expect = 0;
 };
 
-Bytes read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(HSMPROV_R_NOT_FOUND, "cannot read the PKC file '" + path + "'");
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+Bytes read_pkc_file(const std::string& path) {
+  auto bytes = read_file(path);
+  if (!bytes) fail(HSMPROV_R_NOT_FOUND, "cannot read the PKC file '" + path + "'");
+  return *bytes;
 }
 
 std::vector<PkcObject> objects_of(const pkc::Pkc& pkc) {
@@ -63,7 +61,7 @@ void* open(void* provctx, const char* uri) {
   return guarded(provider, static_cast<void*>(nullptr), [&]() -> void* {
     std::string path(uri);
     if (path.rfind("pkc:", 0) != 0) fail(HSMPROV_R_INVALID_ARGUMENT, "not a pkc: URI");
-    std::vector<PkcObject> objects = objects_of(pkc::parse(read_file(path.substr(4))));
+    std::vector<PkcObject> objects = objects_of(pkc::parse(read_pkc_file(path.substr(4))));
     return new PkcStoreCtx{provider, std::move(objects)};
   });
 }

@@ -77,8 +77,7 @@ std::vector<Found> Core::find_on(Token& token, const Uri& uri) {
   Session session = token.session();
   for (CK_OBJECT_CLASS object_class : classes_wanted(uri)) {
     std::vector<Attribute> query = uri.object_attributes();
-    if (!uri.object_class()) query.push_back({CKA_CLASS, Bytes(reinterpret_cast<unsigned char*>(&object_class),
-                                                               reinterpret_cast<unsigned char*>(&object_class + 1))});
+    if (!uri.object_class()) query.push_back(ulong_attribute(CKA_CLASS, object_class));
     for (CK_OBJECT_HANDLE object : find_objects(token, session, as_template(query))) {
       Bytes label = read_attribute(token, session, object, CKA_LABEL).value_or(Bytes());
       Found item{object_class, nullptr, {}, std::string(label.begin(), label.end())};

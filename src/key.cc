@@ -2,7 +2,6 @@
 // handle, finding them again after fork, and the optional session copy.
 #include "key.h"
 
-#include <cstring>
 
 #include "core.h"
 #include "error.h"
@@ -12,12 +11,6 @@
 
 namespace hsmprov {
 namespace {
-
-Attribute ulong_attribute(CK_ATTRIBUTE_TYPE type, CK_ULONG value) {
-  Bytes bytes(sizeof value);
-  std::memcpy(bytes.data(), &value, sizeof value);
-  return {type, bytes};
-}
 
 std::string hex(const Bytes& bytes) {
   static const char digits[] = "0123456789abcdef";

@@ -68,6 +68,12 @@ std::string Uri::pin_source() const {
   return v ? v : "";
 }
 
+Attribute ulong_attribute(CK_ATTRIBUTE_TYPE type, CK_ULONG value) {
+  std::vector<unsigned char> bytes(sizeof value);
+  std::memcpy(bytes.data(), &value, sizeof value);
+  return {type, bytes};
+}
+
 std::vector<CK_ATTRIBUTE> as_template(std::vector<Attribute>& attributes) {
   std::vector<CK_ATTRIBUTE> out;
   for (Attribute& a : attributes) out.push_back({a.type, a.value.data(), a.value.size()});

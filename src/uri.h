@@ -50,6 +50,9 @@ class Uri {
 // A pkcs11: URI naming one object on one token, for references we write.
 std::string object_uri(const CK_TOKEN_INFO& token, const std::vector<Attribute>& attributes);
 
+// A CK_ULONG-valued attribute such as CKA_CLASS.
+Attribute ulong_attribute(CK_ATTRIBUTE_TYPE type, CK_ULONG value);
+
 // Builds a CK_ATTRIBUTE array pointing into `attributes` (which must outlive it).
 std::vector<CK_ATTRIBUTE> as_template(std::vector<Attribute>& attributes);
 

@@ -10,7 +10,6 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,12 +17,14 @@
 #include "config.h"
 #include "core.h"
 #include "error.h"
+#include "file_bytes.h"
 #include "json_text.h"
 #include "pkc/verify.h"
 
 namespace {
 
 using hsmprov::Bytes;
+using hsmprov::read_file;
 using hsmprov::json_string;
 using namespace hsmprov::pkc;
 
@@ -43,12 +44,6 @@ int usage(const std::string& problem) {
                "PKC...\n"
             << "       hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|tctrust|ecc] -o FILE\n";
   return kUnreadable;
-}
-
-std::optional<Bytes> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 std::optional<time_t> parse_time(const std::string& text) {

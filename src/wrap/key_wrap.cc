@@ -49,8 +49,7 @@ Target find_target(Core& core, const std::string& text, const PinPrompt& prompt)
   for (CK_OBJECT_CLASS object_class : {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
     if (uri.object_class() && *uri.object_class() != object_class) continue;
     std::vector<Attribute> query = uri.object_attributes();
-    query.push_back({CKA_CLASS, Bytes(reinterpret_cast<unsigned char*>(&object_class),
-                                      reinterpret_cast<unsigned char*>(&object_class + 1))});
+    query.push_back(ulong_attribute(CKA_CLASS, object_class));
     for (CK_OBJECT_HANDLE h : find_objects(token, session, as_template(query))) {
       Bytes label = read_attribute(token, session, h, CKA_LABEL).value_or(Bytes());
       found.push_back({&token, h, object_class, token.where() + ", object '" + std::string(label.begin(), label.end()) +
