@@ -180,10 +180,15 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
                     const unsigned char* data, size_t size) {
   CK_OBJECT_HANDLE object = handle_for_use();
   Session session = token_->session();
-  std::string where = this->where();
-  CK_RV rv = init(session.handle(), &mechanism, object);
-  if (rv != CKR_OK) session.mark_broken();
-  checked(*token_, session, rv, init_name, where);
+  // A failed call leaves the operation's state on the session: don't reuse
+  // it. The context string is built only when it is printed: on failure, or
+  // for the level-2 debug log (this is the signing hot path).
+  auto stop_on_failure = [&](CK_RV rv, const char* function) {
+    if (rv == CKR_OK && log::level() < 2) return;
+    if (rv != CKR_OK) session.mark_broken();
+    checked(*token_, session, rv, function, where());
+  };
+  stop_on_failure(init(session.handle(), &mechanism, object), init_name);
   if (always_authenticate_) {
     try {
       token_->context_login(session.handle());
@@ -194,9 +199,7 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
   }
   Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
   CK_ULONG out_size = out.size();
-  rv = run(session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size);
-  if (rv != CKR_OK) session.mark_broken();
-  checked(*token_, session, rv, run_name, where);
+  stop_on_failure(run(session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size), run_name);
   out.resize(out_size);
   return out;
 }
