@@ -1,6 +1,7 @@
 /* Signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519) with token keys:
  * hashing in software, signing in the token, verifying in software. */
 #include <cstring>
+#include <string>
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
@@ -18,6 +19,7 @@ struct SignatureCtx {
   KeyType type;
   std::shared_ptr<Key> key;
   SignatureSettings settings;  // digests owned by Software's cache
+  std::string md_name;         // as asked for, to skip the lookup when a re-init asks again
   EvpMdCtxPtr digest;
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
@@ -40,7 +42,11 @@ int saltlen_from(const OSSL_PARAM* p) {
   return static_cast<int>(value);
 }
 
-void set_md(SignatureCtx& ctx, const char* name) { ctx.settings.md = ctx.provider->core->software().digest(name); }
+void set_md(SignatureCtx& ctx, const char* name) {
+  if (ctx.settings.md != nullptr && ctx.md_name == name) return;
+  ctx.settings.md = ctx.provider->core->software().digest(name);
+  ctx.md_name = name;
+}
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
@@ -120,6 +126,7 @@ void* dupctx(void* vctx) {
     auto copy = std::make_unique<SignatureCtx>(ctx->provider, ctx->type);
     copy->key = ctx->key;
     copy->settings = ctx->settings;
+    copy->md_name = ctx->md_name;
     if (ctx->digest) {
       copy->digest.reset(EVP_MD_CTX_new());
       if (!copy->digest || !EVP_MD_CTX_copy_ex(copy->digest.get(), ctx->digest.get()))
@@ -175,7 +182,7 @@ int digest_init(void* vctx, const char* mdname, void* keydata, const OSSL_PARAM 
       return 1;
     }
     set_md(*ctx, mdname != nullptr && mdname[0] != '\0' ? mdname : "SHA256");
-    ctx->digest.reset(EVP_MD_CTX_new());
+    if (!ctx->digest) ctx->digest.reset(EVP_MD_CTX_new());  // a re-initialised context keeps its own
     if (!ctx->digest || !EVP_DigestInit_ex2(ctx->digest.get(), ctx->settings.md, nullptr))
       fail(HSMPROV_R_INTERNAL, "cannot start the digest");
     return 1;
@@ -191,11 +198,14 @@ int digest_update(void* vctx, const unsigned char* data, size_t size) {
   return EVP_DigestUpdate(ctx->digest.get(), data, size);
 }
 
-Bytes finish_digest(SignatureCtx& ctx) {
-  Bytes hash(EVP_MAX_MD_SIZE);
+struct Hash {
+  unsigned char bytes[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  if (!EVP_DigestFinal_ex(ctx.digest.get(), hash.data(), &size)) fail(HSMPROV_R_INTERNAL, "digest failed");
-  hash.resize(size);
+};
+
+Hash finish_digest(SignatureCtx& ctx) {
+  Hash hash;
+  if (!EVP_DigestFinal_ex(ctx.digest.get(), hash.bytes, &hash.size)) fail(HSMPROV_R_INTERNAL, "digest failed");
   return hash;
 }
 
@@ -203,16 +213,16 @@ int digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t sig
   auto* ctx = static_cast<SignatureCtx*>(vctx);
   if (sig == nullptr) return sign(vctx, nullptr, siglen, sigsize, nullptr, 0);
   return guarded(ctx->provider, 0, [&] {
-    Bytes hash = finish_digest(*ctx);
-    return sign(vctx, sig, siglen, sigsize, hash.data(), hash.size());
+    Hash hash = finish_digest(*ctx);
+    return sign(vctx, sig, siglen, sigsize, hash.bytes, hash.size);
   });
 }
 
 int digest_verify_final(void* vctx, const unsigned char* sig, size_t siglen) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
   return guarded(ctx->provider, 0, [&] {
-    Bytes hash = finish_digest(*ctx);
-    return verify(vctx, sig, siglen, hash.data(), hash.size());
+    Hash hash = finish_digest(*ctx);
+    return verify(vctx, sig, siglen, hash.bytes, hash.size);
   });
 }
 

@@ -4,11 +4,18 @@
 // for RSA-2048 and P-256 with 1 and 2 threads. Every variant does the same
 // work per signature: SHA-256 of a 64-byte message in software, then one
 // C_Sign (CKM_RSA_PKCS over the DigestInfo, or CKM_ECDSA over the hash).
+// The provider runs two ways: a new EVP_MD_CTX per signature, and one
+// context per thread re-initialised (EVP_DigestSignInit_ex with no key) per
+// signature. A control column adds to the raw session-copy signature what
+// OpenSSL itself spends per new context (EVP_DigestSignInit_ex on a software
+// key of the same type, no signing): the part of the gap no provider avoids.
 // Variants run interleaved, in rounds, in this one process.
 // Usage: hsmprov_sign_bench MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS
 //   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec")
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +23,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +136,20 @@ Signer provider_signer(EVP_PKEY* key) {
   };
 }
 
+// One context for the thread; each signature re-initialises it without a
+// key, so OpenSSL keeps the key's operation context instead of building it.
+Signer reinitialising_signer(EVP_PKEY* key) {
+  std::shared_ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  need(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1, "first init");
+  return [ctx] {
+    unsigned char sig[512];
+    size_t size = sizeof sig;
+    need(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, nullptr, nullptr) == 1 &&
+             EVP_DigestSign(ctx.get(), sig, &size, kMessage, sizeof kMessage) == 1,
+         "EVP_DigestSign, context re-initialised");
+  };
+}
+
 Signer raw_signer(bool rsa, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE session) {
   return [rsa, key, session] {
     unsigned char hash[32], sig[512];
@@ -139,6 +161,58 @@ Signer raw_signer(bool rsa, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE session) {
              p11->C_Sign(session, input.data(), input.size(), sig, &size) == CKR_OK,
          "C_Sign");
   };
+}
+
+// The raw session-copy signature plus OpenSSL's own cost of a new signing
+// context (on a software key of the same type, no signing).
+Signer control_signer(Signer raw, EVP_PKEY* software_key) {
+  return [raw, software_key] {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    need(EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, software_key, nullptr) == 1,
+         "EVP_DigestSignInit_ex on the software key");
+    EVP_MD_CTX_free(ctx);
+    raw();
+  };
+}
+
+enum Variant { kFresh, kReinit, kTokenObject, kSessionCopy, kControl, kVariants };
+
+// Signatures per second of each variant, one entry per round.
+struct Row {
+  std::string key;
+  int threads;
+  std::array<std::vector<double>, kVariants> rates;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Median over rounds of a / b within the same round: a burst of load from
+// elsewhere on the machine then spoils one round, not the result.
+double ratio(const Row& row, Variant a, Variant b) {
+  std::vector<double> per_round;
+  for (size_t i = 0; i < row.rates[a].size(); ++i) per_round.push_back(row.rates[a][i] / row.rates[b][i]);
+  return median(per_round);
+}
+
+void print_tables(const std::vector<Row>& rows) {
+  std::printf("Signatures per second (median of rounds):\n\n| key | threads | provider, new context | "
+              "provider, context re-initialised | raw C_Sign, token object | raw C_Sign, session copy | "
+              "raw session copy + OpenSSL context setup |\n|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows)
+    std::printf("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", r.key.c_str(), r.threads, median(r.rates[kFresh]),
+                median(r.rates[kReinit]), median(r.rates[kTokenObject]), median(r.rates[kSessionCopy]),
+                median(r.rates[kControl]));
+  std::printf("\nRatios, provider / raw (median of per-round ratios):\n\n| key | threads | new context / token object | "
+              "new context / session copy | re-initialised / token object | re-initialised / session copy | "
+              "new context / control |\n|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows)
+    std::printf("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.key.c_str(), r.threads,
+                ratio(r, kFresh, kTokenObject), ratio(r, kFresh, kSessionCopy), ratio(r, kReinit, kTokenObject),
+                ratio(r, kReinit, kSessionCopy), ratio(r, kFresh, kControl));
 }
 
 }  // namespace
@@ -155,13 +229,14 @@ int main(int argc, char** argv) {
   std::string token = argv[2];
   load_module(argv[1], token, pin);
 
-  std::printf("| key | threads | provider sig/s | raw C_Sign, token object | raw C_Sign, session copy | "
-              "provider / token object | provider / session copy |\n|---|---|---|---|---|---|---|\n");
+  std::vector<Row> rows;
   for (const char* label : {"bench-rsa", "bench-ec"}) {
     bool rsa = std::strcmp(label, "bench-rsa") == 0;
     std::string uri = "pkcs11:token=" + token + ";object=" + label + ";type=private";
     for (size_t at; (at = uri.find(' ')) != std::string::npos;) uri.replace(at, 1, "%20");
     EVP_PKEY* key = load_by_uri(uri);
+    EVP_PKEY* software_key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    need(software_key != nullptr, "making the software control key");
     for (int threads : {1, 2}) {
       std::vector<CK_SESSION_HANDLE> sessions(threads);
       std::vector<CK_OBJECT_HANDLE> copies(threads);
@@ -173,18 +248,30 @@ int main(int argc, char** argv) {
         CK_ATTRIBUTE session_object{CKA_TOKEN, &no, 1};
         need(p11->C_CopyObject(sessions[t], token_key, &session_object, 1, &copies[t]) == CKR_OK, "C_CopyObject");
       }
-      double provider = 0, raw_token = 0, raw_copy = 0;
-      for (int round = 0; round < rounds; ++round) {  // interleaved, so drift hits all three alike
-        provider += rate(threads, seconds, [&](int) { return provider_signer(key); });
-        raw_token += rate(threads, seconds, [&](int t) { return raw_signer(rsa, token_key, sessions[t]); });
-        raw_copy += rate(threads, seconds, [&](int t) { return raw_signer(rsa, copies[t], sessions[t]); });
+      auto signer_for = [&](int variant, int t) -> Signer {
+        switch (variant) {
+          case kFresh: return provider_signer(key);
+          case kReinit: return reinitialising_signer(key);
+          case kTokenObject: return raw_signer(rsa, token_key, sessions[t]);
+          case kSessionCopy: return raw_signer(rsa, copies[t], sessions[t]);
+          default: return control_signer(raw_signer(rsa, copies[t], sessions[t]), software_key);
+        }
+      };
+      Row row{rsa ? "RSA-2048" : "P-256", threads, {}};
+      for (int round = 0; round < rounds; ++round) {
+        // Interleaved, each round starting with the next variant, so drift
+        // and what ran just before hit all variants alike.
+        for (int i = 0; i < kVariants; ++i) {
+          int variant = (round + i) % kVariants;
+          row.rates[variant].push_back(rate(threads, seconds, [&](int t) { return signer_for(variant, t); }));
+        }
       }
-      std::printf("| %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f |\n", rsa ? "RSA-2048" : "P-256", threads,
-                  provider / rounds, raw_token / rounds, raw_copy / rounds, provider / raw_token, provider / raw_copy);
-      std::fflush(stdout);
+      rows.push_back(row);
       for (int t = 0; t < threads; ++t) p11->C_CloseSession(sessions[t]);
     }
+    EVP_PKEY_free(software_key);
     EVP_PKEY_free(key);
   }
+  print_tables(rows);
   return 0;
 }

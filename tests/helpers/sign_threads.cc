@@ -1,7 +1,9 @@
 // Test program: signs with one token key (loaded by URI through OSSL_STORE,
 // the provider coming from OPENSSL_CONF) from several threads at once, and
 // optionally in a forked child, verifying every signature in software.
-// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork]
+// "reinit": each thread keeps one signing context and re-initialises it
+// without a key for every signature (OpenSSL then keeps the key's context).
+// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|reinit]
 // Prints "ok=N bad=M"; exits 0 only when every signature verified.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,14 +45,17 @@ EVP_PKEY* software_public_key(EVP_PKEY* key) {
   return pub;
 }
 
-bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message) {
+// Signs with a new context, or re-initialises `reused` (set up on the first
+// call) without a key; then verifies with the default provider.
+bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message, EVP_MD_CTX* reused = nullptr) {
   unsigned char sig[1024];
   size_t sig_size = sizeof sig;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
+  EVP_MD_CTX* ctx = reused ? reused : EVP_MD_CTX_new();
+  bool first_use = !reused || EVP_MD_CTX_get_pkey_ctx(reused) == nullptr;
+  bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, first_use ? key : nullptr, nullptr) == 1 &&
             EVP_DigestSign(ctx, sig, &sig_size, reinterpret_cast<const unsigned char*>(message.data()),
                            message.size()) == 1;
-  EVP_MD_CTX_free(ctx);
+  if (!reused) EVP_MD_CTX_free(ctx);
   if (!ok) {
     ERR_print_errors_fp(stderr);
     return false;
@@ -63,14 +68,17 @@ bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message) {
   return ok;
 }
 
-void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, std::atomic<int>& ok, std::atomic<int>& bad) {
+void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, bool reinit, std::atomic<int>& ok,
+         std::atomic<int>& bad) {
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
+      EVP_MD_CTX* reused = reinit ? EVP_MD_CTX_new() : nullptr;
       for (int i = 0; i < per_thread; ++i) {
         std::string message = "thread " + std::to_string(t) + " message " + std::to_string(i);
-        (sign_and_verify(key, pub, message) ? ok : bad)++;
+        (sign_and_verify(key, pub, message, reused) ? ok : bad)++;
       }
+      EVP_MD_CTX_free(reused);
     });
   }
   for (auto& w : workers) w.join();
@@ -80,11 +88,12 @@ void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, std::atomic<
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|reinit]\n", argv[0]);
     return 2;
   }
   int threads = std::atoi(argv[2]), per_thread = std::atoi(argv[3]);
   bool fork_child = argc > 4 && std::strcmp(argv[4], "fork") == 0;
+  bool reinit = argc > 4 && std::strcmp(argv[4], "reinit") == 0;
   EVP_PKEY* key = load_private_key(argv[1]);
   EVP_PKEY* pub = key ? software_public_key(key) : nullptr;
   if (key == nullptr || pub == nullptr) {
@@ -98,7 +107,7 @@ int main(int argc, char** argv) {
     pid_t child = fork();
     if (child == 0) {
       std::atomic<int> child_ok{0}, child_bad{0};
-      run(key, pub, threads, per_thread, child_ok, child_bad);
+      run(key, pub, threads, per_thread, false, child_ok, child_bad);
       std::printf("child ok=%d bad=%d\n", child_ok.load(), child_bad.load());
       std::fflush(stdout);
       _exit(child_bad == 0 && child_ok == threads * per_thread ? 0 : 1);
@@ -108,7 +117,7 @@ int main(int argc, char** argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad++;
     (sign_and_verify(key, pub, "after fork") ? ok : bad)++;  // the parent is unaffected
   } else {
-    run(key, pub, threads, per_thread, ok, bad);
+    run(key, pub, threads, per_thread, reinit, ok, bad);
   }
   std::printf("ok=%d bad=%d\n", ok.load(), bad.load());
   int expected = fork_child ? 2 : threads * per_thread;

@@ -47,3 +47,12 @@ def test_always_authenticate_key_gets_a_login_per_operation(token):
     # One user login for the token, then one context-specific login per signature.
     assert log.count("C_Login: CKR_OK") == 1 + 5
     assert log.count("C_Sign: CKR_OK") == 5
+
+
+@pytest.mark.parametrize("label", ["threads-rsa", "threads-ec"])
+def test_context_reinitialised_without_key_signs_each_message(token, label):
+    # One EVP_MD_CTX per thread, EVP_DigestSignInit_ex with no key before each
+    # signature: OpenSSL reuses our signature context, whose digest must start
+    # afresh every time (a stale digest state would fail verification).
+    out = token.program(SIGNER, token.uri(object=label, type="private"), 2, 100, "reinit").stdout.decode()
+    assert "ok=200 bad=0" in out
