@@ -5,6 +5,7 @@
 #include <openssl/rsa.h>
 
 #include "error.h"
+#include "pkc/der.h"
 
 namespace hsmprov {
 namespace {
@@ -67,19 +68,13 @@ CK_ULONG pss_salt_length(int saltlen, const EVP_MD* md, const EVP_PKEY* key) {
 
 namespace {
 
-// DER length octets (X.690, 8.1.3): short form below 128.
-void append_length(Bytes& out, size_t length) {
-  if (length >= 128) out.push_back(0x81);  // at most 2 * (66 + 3) for P-521
-  out.push_back(static_cast<unsigned char>(length));
-}
-
 // A non-negative INTEGER from big-endian bytes: leading zeros dropped, one
 // zero put back when the top bit would make it negative.
 void append_integer(Bytes& out, const unsigned char* value, size_t size) {
   while (size > 1 && value[0] == 0) ++value, --size;
   bool pad = (value[0] & 0x80) != 0;
   out.push_back(0x02);
-  append_length(out, size + pad);
+  der::append_length(out, size + pad);
   if (pad) out.push_back(0);
   out.insert(out.end(), value, value + size);
 }
@@ -95,7 +90,7 @@ Bytes ecdsa_der(const unsigned char* r, size_t r_size, const unsigned char* s, s
   append_integer(body, r, r_size);
   append_integer(body, s, s_size);
   Bytes out{0x30};
-  append_length(out, body.size());
+  der::append_length(out, body.size());
   out.insert(out.end(), body.begin(), body.end());
   return out;
 }

@@ -1,4 +1,4 @@
-// DER TLV reading: definite lengths only, up to 4 length octets.
+// DER TLV reading (definite lengths only, up to 4 length octets) and writing.
 #include "pkc/der.h"
 
 namespace hsmprov::der {
@@ -17,17 +17,20 @@ std::optional<Tlv> read(const unsigned char* data, size_t size) {
   return Tlv{data[0], data + header, length, header + length};
 }
 
+void append_length(std::vector<unsigned char>& out, size_t length) {
+  if (length < 128) {
+    out.push_back(static_cast<unsigned char>(length));
+    return;
+  }
+  std::vector<unsigned char> octets;
+  for (; length > 0; length >>= 8) octets.insert(octets.begin(), static_cast<unsigned char>(length & 0xff));
+  out.push_back(static_cast<unsigned char>(0x80 | octets.size()));
+  out.insert(out.end(), octets.begin(), octets.end());
+}
+
 std::vector<unsigned char> write(unsigned char tag, const std::vector<unsigned char>& content) {
   std::vector<unsigned char> out{tag};
-  size_t size = content.size();
-  if (size < 128) {
-    out.push_back(static_cast<unsigned char>(size));
-  } else {
-    std::vector<unsigned char> octets;
-    for (; size > 0; size >>= 8) octets.insert(octets.begin(), static_cast<unsigned char>(size & 0xff));
-    out.push_back(static_cast<unsigned char>(0x80 | octets.size()));
-    out.insert(out.end(), octets.begin(), octets.end());
-  }
+  append_length(out, content.size());
   out.insert(out.end(), content.begin(), content.end());
   return out;
 }

@@ -1,6 +1,6 @@
-// A minimal DER/BER reader for the few places we must look at encodings
-// OpenSSL would normalise: the outer Certificate SEQUENCE (to keep its TBS
-// bytes) and ECDSA signatures that are not DER.
+// A minimal DER/BER reader and writer for the few places we handle encodings
+// ourselves: the outer Certificate SEQUENCE (to keep its TBS bytes), ECDSA
+// signatures that are not DER, and the DER ECDSA-Sig-Value we hand out.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +18,9 @@ struct Tlv {
 
 // The TLV at the start of [data, data + size), or nullopt if it does not fit.
 std::optional<Tlv> read(const unsigned char* data, size_t size);
+
+// Appends DER length octets (X.690, 8.1.3): short form below 128.
+void append_length(std::vector<unsigned char>& out, size_t length);
 
 // A DER TLV around `content`.
 std::vector<unsigned char> write(unsigned char tag, const std::vector<unsigned char>& content);
