@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -75,7 +74,6 @@ CK_RV Module::call_initialize() {
   args.flags = CKF_OS_LOCKING_OK;
   // pReserved carries module-specific init args (NSS softokn needs them).
   args.pReserved = init_args_.empty() ? nullptr : const_cast<char*>(init_args_.c_str());
-  pid_ = getpid();
   return fn_->C_Initialize(&args);
 }
 
@@ -104,7 +102,8 @@ void Module::reinitialize_after_fork() {
 }
 
 Module::~Module() {
-  if (we_initialized_ && getpid() == pid_) fn_->C_Finalize(nullptr);
+  // In a forked child that never used the module, its state is the parent's.
+  if (we_initialized_ && !forked()) fn_->C_Finalize(nullptr);
   dlclose(library_);
 }
 

@@ -2,8 +2,6 @@
 // args, and re-initialisation in a forked child (PKCS#11 requires it).
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -40,7 +38,6 @@ class Module {
   void* library_ = nullptr;
   CK_FUNCTION_LIST* fn_ = nullptr;
   bool we_initialized_ = false;
-  pid_t pid_ = 0;
   std::atomic<unsigned> forks_seen_{0};
 };
 
