@@ -1,7 +1,6 @@
 /* Signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519) with token keys:
  * hashing in software, signing in the token, verifying in software. */
 #include <cstring>
-#include <string>
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
@@ -19,7 +18,6 @@ struct SignatureCtx {
   KeyType type;
   std::shared_ptr<Key> key;
   SignatureSettings settings;  // digests owned by Software's cache
-  std::string md_name;         // as asked for, to skip the lookup when a re-init asks again
   EvpMdCtxPtr digest;
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
@@ -42,11 +40,7 @@ int saltlen_from(const OSSL_PARAM* p) {
   return static_cast<int>(value);
 }
 
-void set_md(SignatureCtx& ctx, const char* name) {
-  if (ctx.settings.md != nullptr && ctx.md_name == name) return;
-  ctx.settings.md = ctx.provider->core->software().digest(name);
-  ctx.md_name = name;
-}
+void set_md(SignatureCtx& ctx, const char* name) { ctx.settings.md = ctx.provider->core->software().digest(name); }
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
@@ -126,7 +120,6 @@ void* dupctx(void* vctx) {
     auto copy = std::make_unique<SignatureCtx>(ctx->provider, ctx->type);
     copy->key = ctx->key;
     copy->settings = ctx->settings;
-    copy->md_name = ctx->md_name;
     if (ctx->digest) {
       copy->digest.reset(EVP_MD_CTX_new());
       if (!copy->digest || !EVP_MD_CTX_copy_ex(copy->digest.get(), ctx->digest.get()))
