@@ -2,7 +2,6 @@
 // handle, finding them again after fork, and the optional session copy.
 #include "key.h"
 
-
 #include "core.h"
 #include "error.h"
 #include "log.h"

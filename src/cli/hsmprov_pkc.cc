@@ -60,7 +60,6 @@ std::string default_roots() {
   return HSMPROV_ROOTS_INSTALLED;
 }
 
-
 std::string key_description(const Pkc& pkc) {
   EVP_PKEY* key = attested_key(pkc);
   std::string type = EVP_PKEY_is_a(key, "RSA") ? "RSA" : EVP_PKEY_is_a(key, "EC") ? "EC" : "other";

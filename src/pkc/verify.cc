@@ -88,10 +88,6 @@ std::string validity_of(const X509* x509) {
   return iso8601(X509_get0_notBefore(x509)) + " .. " + iso8601(X509_get0_notAfter(x509));
 }
 
-}  // namespace hsmprov::pkc
-
-namespace hsmprov::pkc {
-
 Report check(const Bytes& input, X509_STORE* roots, std::optional<time_t> at, X509_REQ* csr) {
   Report report;
   try {

@@ -34,10 +34,6 @@ Verdict match_csr(const Pkc& pkc, X509_REQ* csr);
 // "notBefore .. notAfter" of a certificate, ISO 8601 UTC.
 std::string validity_of(const X509* x509);
 
-}  // namespace hsmprov::pkc
-
-namespace hsmprov::pkc {
-
 // Everything `hsmprov-pkc verify` checks for one file, in one verdict.
 struct Report {
   bool valid = false;

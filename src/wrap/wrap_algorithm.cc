@@ -1,7 +1,6 @@
 // Wrap algorithm names (AWS KMS and Google Cloud KMS import documentation).
 #include "wrap/wrap_algorithm.h"
 
-
 namespace hsmprov {
 namespace {
 
