@@ -12,8 +12,6 @@
 // Variants run interleaved, in rounds, in this one process.
 // Usage: hsmprov_sign_bench MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS
 //   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec")
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -30,10 +28,10 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <openssl/store.h>
 
+#include "helpers/key_by_uri.h"
+#include "helpers/raw_token.h"
 #include "mechanism.h"
-#include "pkcs11/p11.h"
 
 namespace {
 
@@ -48,55 +46,6 @@ void need(bool ok, const char* what) {
     std::fprintf(stderr, "bench: %s failed\n", what);
     std::exit(1);
   }
-}
-
-void load_module(const char* path, const std::string& label, const std::string& pin) {
-  void* library = dlopen(path, RTLD_NOW);
-  auto get_list = library ? reinterpret_cast<CK_C_GetFunctionList>(dlsym(library, "C_GetFunctionList")) : nullptr;
-  need(get_list && get_list(&p11) == CKR_OK, "C_GetFunctionList");
-  CK_C_INITIALIZE_ARGS args{};
-  args.flags = CKF_OS_LOCKING_OK;
-  CK_RV rv = p11->C_Initialize(&args);
-  need(rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize");
-  CK_SLOT_ID slots[16];
-  CK_ULONG count = 16;
-  need(p11->C_GetSlotList(CK_TRUE, slots, &count) == CKR_OK, "C_GetSlotList");
-  for (CK_ULONG i = 0; i < count; ++i) {
-    CK_TOKEN_INFO info;
-    p11->C_GetTokenInfo(slots[i], &info);
-    std::string name(reinterpret_cast<char*>(info.label), sizeof info.label);
-    if (name.substr(0, name.find_last_not_of(' ') + 1) == label) slot = slots[i];
-  }
-  CK_SESSION_HANDLE session;
-  need(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session) == CKR_OK,
-       "C_OpenSession");
-  rv = p11->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR*>(const_cast<char*>(pin.data())), pin.size());
-  need(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN, "C_Login");  // this session stays open: keeps the login
-}
-
-CK_OBJECT_HANDLE find_private_key(CK_SESSION_HANDLE session, const std::string& label) {
-  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-  CK_ATTRIBUTE query[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, const_cast<char*>(label.data()), label.size()}};
-  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  CK_ULONG found = 0;
-  p11->C_FindObjectsInit(session, query, 2);
-  p11->C_FindObjects(session, &key, 1, &found);
-  p11->C_FindObjectsFinal(session);
-  need(found == 1, "finding the key");
-  return key;
-}
-
-EVP_PKEY* load_by_uri(const std::string& uri) {
-  OSSL_STORE_CTX* store = OSSL_STORE_open(uri.c_str(), nullptr, nullptr, nullptr, nullptr);
-  EVP_PKEY* key = nullptr;
-  while (store && !key && !OSSL_STORE_eof(store)) {
-    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
-    if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key = OSSL_STORE_INFO_get1_PKEY(info);
-    OSSL_STORE_INFO_free(info);
-  }
-  OSSL_STORE_close(store);
-  need(key != nullptr, "loading the key by URI");
-  return key;
 }
 
 // One thread's signing loop for `seconds`; returns the signatures made.
@@ -227,14 +176,17 @@ int main(int argc, char** argv) {
   double seconds = std::atof(argv[4]);
   int rounds = std::atoi(argv[5]);
   std::string token = argv[2];
-  load_module(argv[1], token, pin);
+  raw_token::Token login = raw_token::open(argv[1], "", token, pin);  // its session keeps the login
+  p11 = login.p11;
+  slot = login.slot;
 
   std::vector<Row> rows;
   for (const char* label : {"bench-rsa", "bench-ec"}) {
     bool rsa = std::strcmp(label, "bench-rsa") == 0;
     std::string uri = "pkcs11:token=" + token + ";object=" + label + ";type=private";
     for (size_t at; (at = uri.find(' ')) != std::string::npos;) uri.replace(at, 1, "%20");
-    EVP_PKEY* key = load_by_uri(uri);
+    EVP_PKEY* key = load_private_key(uri.c_str());
+    need(key != nullptr, "loading the key by URI");
     EVP_PKEY* software_key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
     need(software_key != nullptr, "making the software control key");
     for (int threads : {1, 2}) {
@@ -243,7 +195,7 @@ int main(int argc, char** argv) {
       CK_OBJECT_HANDLE token_key = CK_INVALID_HANDLE;
       for (int t = 0; t < threads; ++t) {
         p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &sessions[t]);
-        token_key = find_private_key(sessions[t], label);
+        token_key = raw_token::find(p11, sessions[t], label, CKO_PRIVATE_KEY);
         CK_BBOOL no = CK_FALSE;
         CK_ATTRIBUTE session_object{CKA_TOKEN, &no, 1};
         need(p11->C_CopyObject(sessions[t], token_key, &session_object, 1, &copies[t]) == CKR_OK, "C_CopyObject");

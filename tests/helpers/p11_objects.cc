@@ -12,25 +12,18 @@
 //   kwp KEK_HEX DATA_HEX                              C_WrapKey(CKM_AES_KEY_WRAP_KWP), print hex
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <dlfcn.h>
 #include <string>
 #include <vector>
 
-#include "pkcs11/p11.h"
+#include "helpers/raw_token.h"
 
 namespace {
 
 using Bytes = std::vector<unsigned char>;
+using raw_token::need;
 CK_FUNCTION_LIST* p11 = nullptr;
 CK_SESSION_HANDLE session = 0;
 CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-
-void need(CK_RV rv, const char* what) {
-  if (rv == CKR_OK) return;
-  std::fprintf(stderr, "%s: 0x%lx\n", what, static_cast<unsigned long>(rv));
-  std::exit(1);
-}
 
 Bytes from_hex(const std::string& hex) {
   Bytes out;
@@ -43,42 +36,7 @@ void print_hex(const Bytes& data) {
   std::printf("\n");
 }
 
-void open_token(const char* module, const char* init_args, const std::string& label) {
-  void* library = dlopen(module, RTLD_NOW);
-  auto get_list = library ? reinterpret_cast<CK_C_GetFunctionList>(dlsym(library, "C_GetFunctionList")) : nullptr;
-  if (!get_list) need(CKR_GENERAL_ERROR, "dlopen");
-  need(get_list(&p11), "C_GetFunctionList");
-  CK_C_INITIALIZE_ARGS args{};
-  args.flags = CKF_OS_LOCKING_OK;
-  args.pReserved = std::strlen(init_args) ? const_cast<char*>(init_args) : nullptr;
-  need(p11->C_Initialize(&args), "C_Initialize");
-  CK_SLOT_ID slots[16];
-  CK_ULONG count = 16;
-  need(p11->C_GetSlotList(CK_TRUE, slots, &count), "C_GetSlotList");
-  for (CK_ULONG i = 0; i < count; ++i) {
-    CK_TOKEN_INFO info;
-    p11->C_GetTokenInfo(slots[i], &info);
-    std::string name(reinterpret_cast<char*>(info.label), sizeof info.label);
-    if (name.substr(0, name.find_last_not_of(' ') + 1) != label) continue;
-    need(p11->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session), "C_OpenSession");
-    const char* pin = std::getenv("HSMPROV_TEST_PIN");
-    CK_RV rv = p11->C_Login(session, CKU_USER, (CK_UTF8CHAR*)(pin ? pin : ""), pin ? std::strlen(pin) : 0);
-    if (rv != CKR_USER_ALREADY_LOGGED_IN) need(rv, "C_Login");
-    return;
-  }
-  need(CKR_TOKEN_NOT_PRESENT, "token");
-}
-
-CK_OBJECT_HANDLE find(const std::string& label, CK_OBJECT_CLASS cls) {
-  CK_ATTRIBUTE query[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, const_cast<char*>(label.data()), label.size()}};
-  CK_OBJECT_HANDLE h = 0;
-  CK_ULONG n = 0;
-  p11->C_FindObjectsInit(session, query, 2);
-  p11->C_FindObjects(session, &h, 1, &n);
-  p11->C_FindObjectsFinal(session);
-  if (n != 1) need(CKR_OBJECT_HANDLE_INVALID, "find");
-  return h;
-}
+CK_OBJECT_HANDLE find(const std::string& label, CK_OBJECT_CLASS cls) { return raw_token::find(p11, session, label, cls); }
 
 CK_OBJECT_HANDLE secret(const std::string& label, CK_KEY_TYPE type, CK_MECHANISM_TYPE mechanism, CK_ULONG bytes,
                         CK_BBOOL extractable, CK_BBOOL trusted_only, CK_BBOOL token = CK_TRUE) {
@@ -142,7 +100,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s MODULE INIT_ARGS TOKEN_LABEL COMMAND ARGS...\n", argv[0]);
     return 2;
   }
-  open_token(argv[1], argv[2], argv[3]);
+  const char* pin = std::getenv("HSMPROV_TEST_PIN");
+  raw_token::Token token = raw_token::open(argv[1], argv[2], argv[3], pin ? pin : "");
+  p11 = token.p11;
+  session = token.session;
   std::string command = argv[4], label = argv[5];
   if (command == "aes") {
     std::string mode = argv[7];

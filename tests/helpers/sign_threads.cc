@@ -18,22 +18,11 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/store.h>
 #include <openssl/x509.h>
 
-namespace {
+#include "helpers/key_by_uri.h"
 
-EVP_PKEY* load_private_key(const char* uri) {
-  OSSL_STORE_CTX* store = OSSL_STORE_open(uri, nullptr, nullptr, nullptr, nullptr);
-  EVP_PKEY* key = nullptr;
-  while (store != nullptr && key == nullptr && !OSSL_STORE_eof(store)) {
-    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
-    if (info != nullptr && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key = OSSL_STORE_INFO_get1_PKEY(info);
-    OSSL_STORE_INFO_free(info);
-  }
-  OSSL_STORE_close(store);
-  return key;
-}
+namespace {
 
 // The public half as a software key of the default provider.
 EVP_PKEY* software_public_key(EVP_PKEY* key) {
