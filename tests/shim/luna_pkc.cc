@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "file_bytes.h"
 #include "public_key.h"
 
 namespace hsmprov::shim {
@@ -154,12 +155,7 @@ std::optional<Bytes> stored_pkc(bool rsa, EVP_PKEY* key, const std::string& ouid
   const char* dir = std::getenv("HSMPROV_SHIM_PKC_DIR");
   if (dir == nullptr) return std::nullopt;
   std::string path = std::string(dir) + "/built-" + ouid + "-" + std::to_string(type) + ".der";
-  if (FILE* in = std::fopen(path.c_str(), "rb")) {
-    Bytes stored;
-    for (int c; (c = std::fgetc(in)) != EOF;) stored.push_back(static_cast<unsigned char>(c));
-    std::fclose(in);
-    return stored;
-  }
+  if (auto stored = read_file(path)) return stored;
   auto built = build_pkc(rsa, key, ouid);
   if (built) {
     if (FILE* out = std::fopen(path.c_str(), "wb")) {
