@@ -10,7 +10,7 @@
 
 #include "key_data.h"
 #include "padding_param.h"
-#include "rsa_decryption.h"
+#include "keys/rsa_decryption.h"
 #include "wrap/byok_format.h"
 #include "wrap/key_wrap.h"
 

@@ -6,7 +6,7 @@
 #include <openssl/core_object.h>
 
 #include "key_data.h"
-#include "key_reference.h"
+#include "keys/key_reference.h"
 
 namespace hsmprov {
 namespace {

@@ -6,7 +6,7 @@
 #include <openssl/core_names.h>
 
 #include "key_data.h"
-#include "key_reference.h"
+#include "keys/key_reference.h"
 
 namespace hsmprov {
 namespace {

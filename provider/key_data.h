@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "key.h"
+#include "keys/key.h"
 #include "provider.h"
 
 namespace hsmprov {

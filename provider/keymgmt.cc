@@ -7,7 +7,7 @@
 #include <openssl/params.h>
 
 #include "key_data.h"
-#include "key_generation.h"
+#include "keys/key_generation.h"
 
 namespace hsmprov {
 namespace {

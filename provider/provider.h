@@ -11,7 +11,7 @@
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 
-#include "core.h"
+#include "keys/core.h"
 #include "error.h"
 #include "handles.h"
 

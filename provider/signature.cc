@@ -7,7 +7,7 @@
 
 #include "key_data.h"
 #include "padding_param.h"
-#include "signing.h"
+#include "keys/signing.h"
 
 namespace hsmprov {
 namespace {

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "public_key.h"
+#include "bytes.h"
 
 namespace hsmprov {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "config.h"
-#include "core.h"
+#include "keys/core.h"
 #include "error.h"
 #include "file_bytes.h"
 #include "json_text.h"

@@ -9,9 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "der.h"
 #include "error.h"
-#include "mechanism.h"
-#include "pkc/der.h"
 
 namespace hsmprov::pkc {
 namespace {
@@ -119,7 +118,7 @@ bool reencode_ecdsa_signature(Bytes& der) {
   const unsigned char* values = seq.content;
   der::Tlv r = expect(values, seq.content + seq.content_size, 0x02, "r");
   der::Tlv s = expect(values, seq.content + seq.content_size, 0x02, "s");
-  Bytes strict = ecdsa_der(r.content, r.content_size, s.content, s.content_size);
+  Bytes strict = der::ecdsa_signature(r.content, r.content_size, s.content, s.content_size);
   if (Bytes(bits.content + 1, sig_end) == strict) return false;  // already DER
   strict.insert(strict.begin(), 0);  // no unused bits
   Bytes body(tbs.content - (tbs.total_size - tbs.content_size), tbs.content + tbs.content_size);

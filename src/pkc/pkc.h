@@ -11,7 +11,7 @@
 #include <openssl/x509.h>
 
 #include "handles.h"
-#include "public_key.h"
+#include "bytes.h"
 
 namespace hsmprov::pkc {
 

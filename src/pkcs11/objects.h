@@ -5,11 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "bytes.h"
 #include "pkcs11/token.h"
 
 namespace hsmprov {
-
-using Bytes = std::vector<unsigned char>;
 
 std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query);
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "public_key.h"
+#include "bytes.h"
 
 namespace hsmprov {
 

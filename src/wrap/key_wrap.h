@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "core.h"
+#include "keys/core.h"
 #include "wrap/wrap_algorithm.h"
 
 namespace hsmprov {

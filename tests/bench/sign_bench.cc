@@ -31,7 +31,7 @@
 
 #include "helpers/key_by_uri.h"
 #include "helpers/raw_token.h"
-#include "mechanism.h"
+#include "keys/mechanism.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "file_bytes.h"
-#include "public_key.h"
+#include "keys/public_key.h"
 
 namespace hsmprov::shim {
 namespace {

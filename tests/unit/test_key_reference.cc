@@ -2,7 +2,7 @@
 #include <string>
 
 #include "error.h"
-#include "key_reference.h"
+#include "keys/key_reference.h"
 
 // cmocka last: it defines a fail() macro that would shadow hsmprov::fail.
 #include <setjmp.h>

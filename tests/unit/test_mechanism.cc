@@ -6,8 +6,8 @@
 #include <openssl/x509.h>
 
 #include "error.h"
-#include "mechanism.h"
-#include "signing.h"
+#include "keys/mechanism.h"
+#include "keys/signing.h"
 
 // cmocka last: it defines a fail() macro that would shadow hsmprov::fail.
 #include <setjmp.h>

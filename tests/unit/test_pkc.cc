@@ -5,7 +5,7 @@
 #include <string>
 
 #include "error.h"
-#include "pkc/der.h"
+#include "der.h"
 #include "pkc/pkc.h"
 
 // cmocka last: it defines a fail() macro that would shadow hsmprov::fail.

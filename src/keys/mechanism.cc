@@ -1,11 +1,11 @@
 // Mechanism mapping and encodings for signatures and RSA decryption.
-#include "mechanism.h"
+#include "keys/mechanism.h"
 
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 
 #include "error.h"
-#include "pkc/der.h"
+#include "der.h"
 
 namespace hsmprov {
 namespace {
@@ -66,39 +66,10 @@ CK_ULONG pss_salt_length(int saltlen, const EVP_MD* md, const EVP_PKEY* key) {
   return static_cast<CK_ULONG>(saltlen);
 }
 
-namespace {
-
-// A non-negative INTEGER from big-endian bytes: leading zeros dropped, one
-// zero put back when the top bit would make it negative.
-void append_integer(Bytes& out, const unsigned char* value, size_t size) {
-  while (size > 1 && value[0] == 0) ++value, --size;
-  bool pad = (value[0] & 0x80) != 0;
-  out.push_back(0x02);
-  der::append_length(out, size + pad);
-  if (pad) out.push_back(0);
-  out.insert(out.end(), value, value + size);
-}
-
-}  // namespace
-
-Bytes ecdsa_der(const unsigned char* r, size_t r_size, const unsigned char* s, size_t s_size) {
-  // Hand-made DER: the ASN.1 template route costs as much as a fifth of a
-  // fast token's ECDSA signature.
-  if (r_size == 0 || s_size == 0 || r_size > 66 || s_size > 66)
-    fail(HSMPROV_R_INVALID_ARGUMENT, "an ECDSA signature value of an impossible size");
-  Bytes body;
-  append_integer(body, r, r_size);
-  append_integer(body, s, s_size);
-  Bytes out{0x30};
-  der::append_length(out, body.size());
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
-}
-
 Bytes ecdsa_raw_to_der(const Bytes& raw) {
   if (raw.empty() || raw.size() % 2 != 0) fail(HSMPROV_R_PKCS11, "the token's ECDSA signature has an odd size");
   size_t half = raw.size() / 2;
-  return ecdsa_der(raw.data(), half, raw.data() + half, half);
+  return der::ecdsa_signature(raw.data(), half, raw.data() + half, half);
 }
 
 }  // namespace hsmprov

@@ -1,8 +1,8 @@
 // RSA decryption by mechanism (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP) and software encryption.
-#include "rsa_decryption.h"
+#include "keys/rsa_decryption.h"
 
 #include "error.h"
-#include "mechanism.h"
+#include "keys/mechanism.h"
 
 namespace hsmprov {
 

@@ -5,11 +5,10 @@
 
 #include <vector>
 
+#include "bytes.h"
 #include "handles.h"
 
 namespace hsmprov {
-
-using Bytes = std::vector<unsigned char>;
 
 EvpPkeyPtr rsa_public_key(OSSL_LIB_CTX* libctx, const Bytes& modulus, const Bytes& exponent);
 // ec_params: DER of a named-curve OID; ec_point: DER OCTET STRING or raw.

@@ -1,5 +1,5 @@
 // Software library context setup.
-#include "software.h"
+#include "keys/software.h"
 
 #include <openssl/crypto.h>
 

@@ -1,6 +1,6 @@
 // Core: module and token bookkeeping, PIN resolution and the object search
 // behind the store.
-#include "core.h"
+#include "keys/core.h"
 
 #include "error.h"
 #include "log.h"

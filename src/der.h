@@ -1,6 +1,7 @@
 // A minimal DER/BER reader and writer for the few places we handle encodings
-// ourselves: the outer Certificate SEQUENCE (to keep its TBS bytes), ECDSA
-// signatures that are not DER, and the DER ECDSA-Sig-Value we hand out.
+// ourselves: the outer Certificate SEQUENCE of a PKC (to keep its TBS bytes)
+// and the DER ECDSA-Sig-Value, made from a token's r||s signature and from
+// a PKC certificate's signature that is not DER.
 #pragma once
 
 #include <cstddef>
@@ -24,5 +25,10 @@ void append_length(std::vector<unsigned char>& out, size_t length);
 
 // A DER TLV around `content`.
 std::vector<unsigned char> write(unsigned char tag, const std::vector<unsigned char>& content);
+
+// DER ECDSA-Sig-Value of r and s given as unsigned big-endian magnitudes of
+// at most 66 bytes (P-521); throws for other sizes.
+std::vector<unsigned char> ecdsa_signature(const unsigned char* r, size_t r_size, const unsigned char* s,
+                                           size_t s_size);
 
 }  // namespace hsmprov::der

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "config.h"
-#include "key.h"
+#include "keys/key.h"
 #include "pin.h"
 #include "pkcs11/module.h"
 #include "pkcs11/token.h"
-#include "software.h"
+#include "keys/software.h"
 #include "uri.h"
 
 namespace hsmprov {

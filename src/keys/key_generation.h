@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "core.h"
+#include "keys/core.h"
 
 namespace hsmprov {
 

@@ -1,5 +1,5 @@
 // Public key construction in the software library context.
-#include "public_key.h"
+#include "keys/public_key.h"
 
 #include <openssl/core_names.h>
 #include <openssl/objects.h>

@@ -4,7 +4,7 @@
 
 #include <openssl/rsa.h>
 
-#include "key.h"
+#include "keys/key.h"
 
 namespace hsmprov {
 

@@ -6,7 +6,7 @@
 
 #include "handles.h"
 #include "pkcs11/p11.h"
-#include "public_key.h"
+#include "keys/public_key.h"
 
 namespace hsmprov {
 
@@ -22,7 +22,5 @@ CK_ULONG pss_salt_length(int saltlen, const EVP_MD* md, const EVP_PKEY* key);
 
 // CKM_ECDSA gives r||s; X.509 and TLS want a DER ECDSA-Sig-Value.
 Bytes ecdsa_raw_to_der(const Bytes& raw);
-// DER ECDSA-Sig-Value of r and s given as unsigned big-endian magnitudes.
-Bytes ecdsa_der(const unsigned char* r, size_t r_size, const unsigned char* s, size_t s_size);
 
 }  // namespace hsmprov

@@ -1,5 +1,5 @@
 // C_GenerateKeyPair with templates that keep the private key in the token.
-#include "key_generation.h"
+#include "keys/key_generation.h"
 
 #include <openssl/ec.h>
 #include <openssl/objects.h>

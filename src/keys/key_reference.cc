@@ -1,5 +1,5 @@
 // Key reference encoding with OpenSSL's ASN.1 and PEM routines.
-#include "key_reference.h"
+#include "keys/key_reference.h"
 
 #include <algorithm>
 #include <cstring>

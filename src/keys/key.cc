@@ -1,12 +1,12 @@
 // Token key objects: loading their public half, signing and decrypting by
 // handle, finding them again after fork, and the optional session copy.
-#include "key.h"
+#include "keys/key.h"
 
-#include "core.h"
+#include "keys/core.h"
 #include "error.h"
 #include "log.h"
 #include "pkcs11/ckr_names.h"
-#include "public_key.h"
+#include "keys/public_key.h"
 
 namespace hsmprov {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "public_key.h"
+#include "bytes.h"
 
 namespace hsmprov {
 

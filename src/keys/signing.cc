@@ -1,11 +1,11 @@
 // Token signing by mechanism, software verification, AlgorithmIdentifier.
-#include "signing.h"
+#include "keys/signing.h"
 
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "error.h"
-#include "mechanism.h"
+#include "keys/mechanism.h"
 
 namespace hsmprov {
 namespace {
