@@ -1,5 +1,7 @@
-/* OSSL_provider_init: reads the config, loads the PKCS#11 module, and
- * answers OpenSSL's queries for algorithms, parameters and reason strings. */
+/* OSSL_provider_init: reads and checks the config (the PKCS#11 module is
+ * loaded on first use, or here with pkcs11-module-load-behavior = early),
+ * and answers OpenSSL's queries for algorithms, parameters and reason
+ * strings. */
 #include "provider.h"
 
 #include <cstdio>
@@ -177,6 +179,7 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   try {
     Config config = parse_config(config_values(handle, core_get_params), HSMPROV_DEFAULT_MODULE);
     ctx->core = std::make_unique<Core>(std::move(config));
+    if (ctx->core->config().load_early) ctx->core->load_module();
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -184,6 +187,8 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
     raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure.c_str());
     // OpenSSL drops errors of providers activated from a config file without
     // a word; a provider that silently is not there misleads, so say it.
+    // Only a broken section (or an early load that fails) gets here: a
+    // module or token problem waits for the first use of a token.
     std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure.c_str());
     return 0;
   }

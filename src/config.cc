@@ -43,7 +43,8 @@ ConfigValues read_section_of(const std::string& provider_name) {
 
 const char* const* config_keys() {
   static const char* const keys[] = {"pkcs11-module-path", "pkcs11-module-init-args",
-                                     "pkcs11-module-token-pin", "pkcs11-module-cache-keys", nullptr};
+                                     "pkcs11-module-token-pin", "pkcs11-module-cache-keys",
+                                     "pkcs11-module-load-behavior", nullptr};
   return keys;
 }
 
@@ -63,6 +64,10 @@ Config parse_config(const ConfigValues& values, const std::string& default_modul
       config.pin_spec = value;
     } else if (key == "pkcs11-module-cache-keys") {
       config.cache_keys = parse_bool(key, value);
+    } else if (key == "pkcs11-module-load-behavior") {
+      if (value != "early" && value != "lazy")
+        fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not early or lazy");
+      config.load_early = value == "early";
     } else {
       fail(HSMPROV_R_CONFIG, "unknown config key '" + key + "'");
     }

@@ -13,6 +13,7 @@ struct Config {
   std::string init_args;     // pkcs11-module-init-args (pReserved of C_Initialize)
   std::string pin_spec;      // pkcs11-module-token-pin: "file:PATH" or literal
   bool cache_keys = true;    // pkcs11-module-cache-keys: sign with a session copy
+  bool load_early = false;   // pkcs11-module-load-behavior = early: load the module with the provider
 };
 
 using ConfigValues = std::map<std::string, std::string>;

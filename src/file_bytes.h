@@ -1,6 +1,9 @@
-// Reading a whole file (PKC files, CSRs), for the command line and the stores.
+// Reading a whole file (PKC files, CSRs, key references), bounded: a
+// directory, a device or a FIFO named by mistake gives an error, not an
+// endless read.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -8,7 +11,10 @@
 
 namespace hsmprov {
 
-// The file's bytes, or nullopt when it cannot be opened.
-std::optional<Bytes> read_file(const std::string& path);
+constexpr size_t kMaxFileSize = 1 << 20;
+
+// The file's bytes; nullopt when it cannot be opened. Throws
+// Error(HSMPROV_R_INVALID_ARGUMENT) for a directory or more than `limit` bytes.
+std::optional<Bytes> read_file(const std::string& path, size_t limit = kMaxFileSize);
 
 }  // namespace hsmprov

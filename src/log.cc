@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <sstream>
+#include <string>
 
 namespace hsmprov::log {
 namespace {
@@ -16,14 +16,17 @@ struct Sink {
   Sink() {
     const char* env = std::getenv("HSMPROV_DEBUG");
     if (env == nullptr) return;
-    std::stringstream items(env);
-    std::string item;
-    while (std::getline(items, item, ',')) {
+    std::string items(env);
+    for (size_t start = 0; start <= items.size();) {
+      size_t end = items.find(',', start);
+      if (end == std::string::npos) end = items.size();
+      std::string item = items.substr(start, end - start);
       if (item.rfind("level:", 0) == 0) level = std::atoi(item.c_str() + 6);
       if (item.rfind("file:", 0) == 0) {
         FILE* f = std::fopen(item.c_str() + 5, "a");
         if (f != nullptr) out = f;
       }
+      start = end + 1;
     }
   }
 };

@@ -2,12 +2,13 @@
 // the PIN reaches neither swap nor a core file.
 #include "pin.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <openssl/crypto.h>
 
@@ -22,16 +23,36 @@ size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 Pin::Pin(const std::string& value) { assign(value.data(), value.size()); }
 
+// Read into a buffer on the stack, wiped after, so that no copy of the PIN
+// is left on the heap.
 Pin Pin::from_spec(const std::string& spec) {
   if (spec.rfind("file:", 0) != 0) return Pin(spec);
   std::string path = spec.substr(5);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(HSMPROV_R_PIN, "cannot read the PIN file '" + path + "'");
-  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!value.empty() && value.back() == '\n') value.pop_back();
-  if (!value.empty() && value.back() == '\r') value.pop_back();
-  Pin pin(value);
-  OPENSSL_cleanse(value.data(), value.size());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(HSMPROV_R_PIN, "cannot read the PIN file '" + path + "': " + std::strerror(errno));
+  struct stat info;
+  bool directory = fstat(fd, &info) == 0 && S_ISDIR(info.st_mode);
+  char buffer[4096];
+  ssize_t size = directory ? -1 : ::read(fd, buffer, sizeof buffer);
+  int read_error = errno;
+  ::close(fd);
+  if (directory) fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is a directory");
+  if (size < 0) fail(HSMPROV_R_PIN, "cannot read the PIN file '" + path + "': " + std::strerror(read_error));
+  size_t length = static_cast<size_t>(size);
+  if (length == sizeof buffer) {
+    OPENSSL_cleanse(buffer, sizeof buffer);
+    fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is too long to hold a PIN");
+  }
+  if (length > 0 && buffer[length - 1] == '\n') --length;
+  if (length > 0 && buffer[length - 1] == '\r') --length;
+  Pin pin;
+  try {
+    pin.assign(buffer, length);
+  } catch (...) {
+    OPENSSL_cleanse(buffer, sizeof buffer);
+    throw;
+  }
+  OPENSSL_cleanse(buffer, sizeof buffer);
   return pin;
 }
 

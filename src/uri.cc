@@ -1,16 +1,82 @@
 // pkcs11: URI handling over p11-kit's parser.
 #include "uri.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "error.h"
 
 namespace hsmprov {
+namespace {
 
-Uri::Uri(Handle handle, std::string text) : uri_(handle.release(), &p11_kit_uri_free), text_(std::move(text)) {
+// p11-kit's URI functions, loaded with the first URI. Linked, libp11-kit
+// (and libffi with it) would load into every OpenSSL program that has
+// hsmprov in its config, most of which never see a pkcs11: URI; that alone
+// made `openssl version` a fifth slower.
+struct P11Kit {
+  decltype(&p11_kit_uri_new) uri_new;
+  decltype(&p11_kit_uri_free) uri_free;
+  decltype(&p11_kit_uri_parse) parse;
+  decltype(&p11_kit_uri_message) message;
+  decltype(&p11_kit_uri_any_unrecognized) any_unrecognized;
+  decltype(&p11_kit_uri_get_attributes) get_attributes;
+  decltype(&p11_kit_uri_set_attribute) set_attribute;
+  decltype(&p11_kit_uri_match_token_info) match_token_info;
+  decltype(&p11_kit_uri_match_slot_info) match_slot_info;
+  decltype(&p11_kit_uri_match_module_info) match_module_info;
+  decltype(&p11_kit_uri_get_slot_id) get_slot_id;
+  decltype(&p11_kit_uri_get_token_info) get_token_info;
+  decltype(&p11_kit_uri_get_pin_value) get_pin_value;
+  decltype(&p11_kit_uri_get_pin_source) get_pin_source;
+  decltype(&p11_kit_uri_format) format;
+};
+
+template <typename F>
+void bind(void* library, const char* name, F& function, std::string& missing) {
+  function = reinterpret_cast<F>(dlsym(library, name));
+  if (function == nullptr) missing += std::string(missing.empty() ? "" : ", ") + name;
+}
+
+P11Kit load_p11kit() {
+  void* library = dlopen("libp11-kit.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) fail(HSMPROV_R_URI, std::string("cannot load p11-kit's URI parser: ") + dlerror());
+  P11Kit api{};
+  std::string missing;
+  bind(library, "p11_kit_uri_new", api.uri_new, missing);
+  bind(library, "p11_kit_uri_free", api.uri_free, missing);
+  bind(library, "p11_kit_uri_parse", api.parse, missing);
+  bind(library, "p11_kit_uri_message", api.message, missing);
+  bind(library, "p11_kit_uri_any_unrecognized", api.any_unrecognized, missing);
+  bind(library, "p11_kit_uri_get_attributes", api.get_attributes, missing);
+  bind(library, "p11_kit_uri_set_attribute", api.set_attribute, missing);
+  bind(library, "p11_kit_uri_match_token_info", api.match_token_info, missing);
+  bind(library, "p11_kit_uri_match_slot_info", api.match_slot_info, missing);
+  bind(library, "p11_kit_uri_match_module_info", api.match_module_info, missing);
+  bind(library, "p11_kit_uri_get_slot_id", api.get_slot_id, missing);
+  bind(library, "p11_kit_uri_get_token_info", api.get_token_info, missing);
+  bind(library, "p11_kit_uri_get_pin_value", api.get_pin_value, missing);
+  bind(library, "p11_kit_uri_get_pin_source", api.get_pin_source, missing);
+  bind(library, "p11_kit_uri_format", api.format, missing);
+  if (!missing.empty()) fail(HSMPROV_R_URI, "libp11-kit.so.0 lacks " + missing);
+  return api;  // the library stays loaded for the life of the process
+}
+
+const P11Kit& p11kit() {
+  static std::mutex mutex;
+  static std::unique_ptr<P11Kit> loaded;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!loaded) loaded = std::make_unique<P11Kit>(load_p11kit());
+  return *loaded;
+}
+
+}  // namespace
+
+Uri::Uri(Handle handle, std::string text) : uri_(std::move(handle)), text_(std::move(text)) {
   CK_ULONG count = 0;
-  CK_ATTRIBUTE* attrs = p11_kit_uri_get_attributes(uri_.get(), &count);
+  CK_ATTRIBUTE* attrs = p11kit().get_attributes(uri_.get(), &count);
   for (CK_ULONG i = 0; i < count; ++i) {
     auto* bytes = static_cast<unsigned char*>(attrs[i].pValue);
     attributes_.push_back({attrs[i].type, std::vector<unsigned char>(bytes, bytes + attrs[i].ulValueLen)});
@@ -18,27 +84,27 @@ Uri::Uri(Handle handle, std::string text) : uri_(handle.release(), &p11_kit_uri_
 }
 
 Uri Uri::parse(const std::string& text) {
-  Handle handle(p11_kit_uri_new(), &p11_kit_uri_free);
-  int rc = p11_kit_uri_parse(text.c_str(), P11_KIT_URI_FOR_ANY, handle.get());
-  if (rc != P11_KIT_URI_OK)
-    fail(HSMPROV_R_URI, "malformed pkcs11: URI: " + std::string(p11_kit_uri_message(rc)));
-  if (p11_kit_uri_any_unrecognized(handle.get()))
+  const P11Kit& api = p11kit();
+  Handle handle(api.uri_new(), api.uri_free);
+  int rc = api.parse(text.c_str(), P11_KIT_URI_FOR_ANY, handle.get());
+  if (rc != P11_KIT_URI_OK) fail(HSMPROV_R_URI, "malformed pkcs11: URI: " + std::string(api.message(rc)));
+  if (api.any_unrecognized(handle.get()))
     fail(HSMPROV_R_URI, "the pkcs11: URI has an attribute this provider does not know");
   return Uri(std::move(handle), text);
 }
 
 bool Uri::matches_token(const CK_TOKEN_INFO& token) const {
-  return p11_kit_uri_match_token_info(uri_.get(), &token) == 1;
+  return p11kit().match_token_info(uri_.get(), &token) == 1;
 }
 
 bool Uri::matches_slot(CK_SLOT_ID id, const CK_SLOT_INFO& slot) const {
-  CK_SLOT_ID wanted = p11_kit_uri_get_slot_id(uri_.get());
+  CK_SLOT_ID wanted = p11kit().get_slot_id(uri_.get());
   if (wanted != static_cast<CK_SLOT_ID>(-1) && wanted != id) return false;
-  return p11_kit_uri_match_slot_info(uri_.get(), &slot) == 1;
+  return p11kit().match_slot_info(uri_.get(), &slot) == 1;
 }
 
 bool Uri::matches_module(const CK_INFO& module) const {
-  return p11_kit_uri_match_module_info(uri_.get(), &module) == 1;
+  return p11kit().match_module_info(uri_.get(), &module) == 1;
 }
 
 std::optional<CK_OBJECT_CLASS> Uri::object_class() const {
@@ -59,12 +125,12 @@ bool Uri::names_object() const {
 }
 
 std::string Uri::pin_value() const {
-  const char* v = p11_kit_uri_get_pin_value(uri_.get());
+  const char* v = p11kit().get_pin_value(uri_.get());
   return v ? v : "";
 }
 
 std::string Uri::pin_source() const {
-  const char* v = p11_kit_uri_get_pin_source(uri_.get());
+  const char* v = p11kit().get_pin_source(uri_.get());
   return v ? v : "";
 }
 
@@ -81,16 +147,17 @@ std::vector<CK_ATTRIBUTE> as_template(std::vector<Attribute>& attributes) {
 }
 
 std::string object_uri(const CK_TOKEN_INFO& token, const std::vector<Attribute>& attributes) {
-  std::unique_ptr<P11KitUri, decltype(&p11_kit_uri_free)> uri(p11_kit_uri_new(), &p11_kit_uri_free);
-  CK_TOKEN_INFO* info = p11_kit_uri_get_token_info(uri.get());
+  const P11Kit& api = p11kit();
+  std::unique_ptr<P11KitUri, decltype(&p11_kit_uri_free)> uri(api.uri_new(), api.uri_free);
+  CK_TOKEN_INFO* info = api.get_token_info(uri.get());
   std::memcpy(info->label, token.label, sizeof info->label);
   std::memcpy(info->manufacturerID, token.manufacturerID, sizeof info->manufacturerID);
   std::memcpy(info->model, token.model, sizeof info->model);
   std::memcpy(info->serialNumber, token.serialNumber, sizeof info->serialNumber);
   std::vector<Attribute> copy = attributes;
-  for (CK_ATTRIBUTE& a : as_template(copy)) p11_kit_uri_set_attribute(uri.get(), &a);
+  for (CK_ATTRIBUTE& a : as_template(copy)) api.set_attribute(uri.get(), &a);
   char* text = nullptr;
-  if (p11_kit_uri_format(uri.get(), P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &text) != P11_KIT_URI_OK)
+  if (api.format(uri.get(), P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &text) != P11_KIT_URI_OK)
     fail(HSMPROV_R_INTERNAL, "cannot format a pkcs11: URI");
   std::string result(text);
   std::free(text);

@@ -1,5 +1,6 @@
-// RFC 7512 pkcs11: URIs, parsed by p11-kit: which tokens a URI selects,
-// the object search template it gives, and its PIN attributes.
+// RFC 7512 pkcs11: URIs, parsed by p11-kit (loaded with the first URI):
+// which tokens a URI selects, the object search template it gives, and its
+// PIN attributes.
 #pragma once
 
 #include <memory>

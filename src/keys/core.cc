@@ -1,6 +1,8 @@
-// Core: module and token bookkeeping, PIN resolution and the object search
-// behind the store.
+// Core: the module loaded on first use, fork handling, PIN resolution and
+// the object search behind the store.
 #include "keys/core.h"
+
+#include <algorithm>
 
 #include "error.h"
 #include "log.h"
@@ -21,43 +23,48 @@ std::vector<CK_OBJECT_CLASS> classes_wanted(const Uri& uri) {
 
 }  // namespace
 
-Core::Core(Config config) : config_(std::move(config)) {
-  module_ = std::make_unique<Module>(config_.module_path, config_.init_args);
+const Software& Core::software() {
+  return software_.get([] { return std::make_unique<Software>(); });
 }
 
-unsigned Core::generation() const { return generation_; }
+Core::Loaded& Core::loaded() {
+  // From inside the module's own C_Initialize (a module built on OpenSSL
+  // loading OpenSSL's config, which names hsmprov) the module must not be
+  // entered again: it would initialise itself inside its own initialisation.
+  if (Module::initializing_on_this_thread())
+    fail(HSMPROV_R_MODULE, "the PKCS#11 module called back into hsmprov from its own C_Initialize");
+  return loaded_.get([this] {
+    log::write(1, "loading PKCS#11 module '" + config_.module_path + "'");
+    return std::make_unique<Loaded>(config_);
+  });
+}
 
 void Core::reinitialize_if_forked() {
-  if (!module_->forked()) return;  // the common case, without a lock
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!module_->forked()) return;  // another thread did it meanwhile
-  module_->reinitialize_after_fork();
-  for (auto& [slot, token] : tokens_) token->forget_sessions();
+  Loaded* loaded = loaded_.made();
+  if (loaded == nullptr || !loaded->module.forked()) return;  // the common case, without a lock
+  std::lock_guard<std::mutex> lock(fork_mutex_);
+  if (!loaded->module.forked()) return;  // another thread did it meanwhile
+  loaded->module.reinitialize_after_fork();
+  loaded->directory.rebind_after_fork();
   ++generation_;
-  module_->fork_handled();  // last: other threads wait on the lock until now
+  loaded->module.fork_handled();  // last: other threads wait on the lock until now
 }
 
 std::vector<Token*> Core::tokens(const Uri& uri) {
+  Loaded& loaded = this->loaded();
   reinitialize_if_forked();
-  CK_INFO info;
-  check(module_->fn()->C_GetInfo(&info), "C_GetInfo", "module '" + module_->path() + "'");
-  if (!uri.matches_module(info)) return {};
-  CK_ULONG count = 0;
-  check(module_->fn()->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList", "module '" + module_->path() + "'");
-  std::vector<CK_SLOT_ID> slots(count);
-  check(module_->fn()->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList",
-        "module '" + module_->path() + "'");
-  slots.resize(count);
+  if (!uri.matches_module(loaded.module.info())) return {};
   std::vector<Token*> matching;
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (CK_SLOT_ID slot : slots) {
-    auto& token = tokens_[slot];
-    if (!token) token = std::make_unique<Token>(*module_, slot);
-    // An uninitialised token (SoftHSM always offers one) holds nothing to use.
-    if (!(token->info().flags & CKF_TOKEN_INITIALIZED)) continue;
-    if (uri.matches_token(token->info()) && uri.matches_slot(slot, token->slot_info())) matching.push_back(token.get());
-  }
+  for (Token* token : loaded.directory.present())
+    if (uri.matches_token(token->info()) && uri.matches_slot(token->slot(), token->slot_info()))
+      matching.push_back(token);
   return matching;
+}
+
+void Core::no_token(const std::string& what) {
+  fail(HSMPROV_R_NOT_FOUND, what + "; " + loaded().directory.visibility() +
+                                "; if the token exists, check that this user can read it (for SoftHSM: its "
+                                "token directory and files)");
 }
 
 void Core::log_in(Token& token, const Uri& uri, const PinPrompt& prompt) {
@@ -101,7 +108,7 @@ std::vector<Found> Core::find_on(Token& token, const Uri& uri) {
 
 std::vector<Found> Core::find(const Uri& uri, const PinPrompt& prompt) {
   std::vector<Token*> selected = tokens(uri);
-  if (selected.empty()) fail(HSMPROV_R_NOT_FOUND, "no token present matches the pkcs11: URI");
+  if (selected.empty()) no_token("no token matches the pkcs11: URI");
   auto wanted = classes_wanted(uri);
   bool want_private = std::find(wanted.begin(), wanted.end(), CKO_PRIVATE_KEY) != wanted.end();
   std::vector<Found> found;

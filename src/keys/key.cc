@@ -111,7 +111,7 @@ std::shared_ptr<Key> Key::from_public(KeyType type, EvpPkeyPtr public_key) {
 }
 
 Key::~Key() {
-  if (copy_owner_ && copy_ != CK_INVALID_HANDLE) token_->fn()->C_DestroyObject(copy_owner_->handle(), copy_);
+  if (copy_owner_ && copy_ != CK_INVALID_HANDLE) call(token_->fn()->C_DestroyObject, copy_owner_->handle(), copy_);
 }
 
 std::string Key::uri() const {
@@ -140,7 +140,7 @@ void Key::make_session_copy() {
   CK_BBOOL no = CK_FALSE;
   CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
   CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-  CK_RV rv = token_->fn()->C_CopyObject(owner.handle(), handle_, &session_object, 1, &copy);
+  CK_RV rv = call(token_->fn()->C_CopyObject, owner.handle(), handle_, &session_object, 1, &copy);
   if (rv != CKR_OK) {
     // A token may forbid copies (CKA_COPYABLE false): use the token object.
     log::write(1, where() + ": no session copy (" + ckr_name(rv) + "), using the token object");
@@ -187,7 +187,7 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
     if (rv != CKR_OK) session.mark_broken();
     checked(*token_, session, rv, function, where());
   };
-  stop_on_failure(init(session.handle(), &mechanism, object), init_name);
+  stop_on_failure(call(init, session.handle(), &mechanism, object), init_name);
   if (always_authenticate_) {
     try {
       token_->context_login(session.handle());
@@ -198,7 +198,7 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
   }
   Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
   CK_ULONG out_size = out.size();
-  stop_on_failure(run(session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size), run_name);
+  stop_on_failure(call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size), run_name);
   out.resize(out_size);
   return out;
 }

@@ -12,7 +12,7 @@ namespace {
 
 Token& only_token(Core& core, const Uri& uri) {
   std::vector<Token*> tokens = core.tokens(uri);
-  if (tokens.empty()) fail(HSMPROV_R_NOT_FOUND, "key generation: no token present matches the pkcs11: URI");
+  if (tokens.empty()) core.no_token("key generation: no token matches the pkcs11: URI");
   if (tokens.size() > 1)
     fail(HSMPROV_R_AMBIGUOUS, "key generation: the pkcs11: URI matches " + std::to_string(tokens.size()) +
                                   " tokens: name one with token= or serial=");
@@ -102,7 +102,7 @@ std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinProm
       {CKA_ID, id.data(), id.size()}};
   CK_OBJECT_HANDLE public_key = CK_INVALID_HANDLE, private_key = CK_INVALID_HANDLE;
   checked(token, session,
-          token.fn()->C_GenerateKeyPair(session.handle(), &mechanism, public_template.data(), public_template.size(),
+          call(token.fn()->C_GenerateKeyPair, session.handle(), &mechanism, public_template.data(), public_template.size(),
                                         private_template.data(), private_template.size(), &public_key, &private_key),
           "C_GenerateKeyPair", token.where() + ", new key '" + name + "'");
   return Key::from_token(core, token, session, private_key);

@@ -3,8 +3,9 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -20,6 +21,7 @@ std::atomic<bool> process_exiting{false};
 // Incremented in every forked child: cheaper to test on each operation than
 // asking the kernel for our pid.
 std::atomic<unsigned> forks{0};
+thread_local bool in_initialize = false;
 
 void note_exit() { process_exiting = true; }
 void note_fork() { ++forks; }
@@ -32,9 +34,28 @@ void watch_process() {
   });
 }
 
+// Owns a dlopen handle until the module is fully set up.
+struct Library {
+  void* handle;
+  ~Library() {
+    if (handle != nullptr) dlclose(handle);
+  }
+};
+
 }  // namespace
 
 bool process_is_exiting() { return process_exiting; }
+
+std::string process_user() {
+  uid_t uid = geteuid();
+  std::string text = "uid " + std::to_string(uid);
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[1024];
+  if (getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr)
+    text += std::string(" (") + found->pw_name + ")";
+  return text;
+}
 
 void check(CK_RV rv, const char* function, const std::string& where) {
   if (log::level() >= 2) log::write(2, where + ": " + function + ": " + ckr_name(rv));
@@ -47,26 +68,25 @@ void check(CK_RV rv, const char* function, const std::string& where) {
 Module::Module(const std::string& path, const std::string& init_args) : path_(path), init_args_(init_args) {
   watch_process();
   forks_seen_ = forks.load();
-  library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (library_ == nullptr)
-    fail(HSMPROV_R_MODULE, "cannot load PKCS#11 module '" + path + "': " + dlerror());
-  auto get_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(library_, "C_GetFunctionList"));
-  if (get_list == nullptr) {
-    dlclose(library_);
-    fail(HSMPROV_R_MODULE, "'" + path + "' is not a PKCS#11 module: no C_GetFunctionList");
-  }
-  CK_RV rv = get_list(&fn_);
-  if (rv != CKR_OK || fn_ == nullptr) {
-    dlclose(library_);
-    fail(HSMPROV_R_MODULE, "module '" + path + "': C_GetFunctionList: " + ckr_name(rv));
-  }
-  try {
-    initialize();
-  } catch (...) {
-    dlclose(library_);
-    throw;
-  }
+  // A module's constructors may use OpenSSL too: keep their debris off the queue.
+  ERR_set_mark();
+  Library library{dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)};
+  std::string failure = library.handle == nullptr ? dlerror() : "";
+  ERR_pop_to_mark();
+  if (library.handle == nullptr) fail(HSMPROV_R_MODULE, "cannot load PKCS#11 " + where() + ": " + failure);
+  auto get_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(library.handle, "C_GetFunctionList"));
+  if (get_list == nullptr) fail(HSMPROV_R_MODULE, "'" + path + "' is not a PKCS#11 module: no C_GetFunctionList");
+  CK_RV rv = call(get_list, &fn_);
+  if (rv != CKR_OK || fn_ == nullptr) fail(HSMPROV_R_MODULE, where() + ": C_GetFunctionList: " + ckr_name(rv));
+  initialize();
+  rv = call(fn_->C_GetInfo, &info_);
+  if (rv != CKR_OK && we_initialized_) call(fn_->C_Finalize, nullptr);
+  check(rv, "C_GetInfo", where());
+  library_ = library.handle;
+  library.handle = nullptr;
 }
+
+bool Module::initializing_on_this_thread() { return in_initialize; }
 
 CK_RV Module::call_initialize() {
   CK_C_INITIALIZE_ARGS args;
@@ -74,14 +94,31 @@ CK_RV Module::call_initialize() {
   args.flags = CKF_OS_LOCKING_OK;
   // pReserved carries module-specific init args (NSS softokn needs them).
   args.pReserved = init_args_.empty() ? nullptr : const_cast<char*>(init_args_.c_str());
-  return fn_->C_Initialize(&args);
+  in_initialize = true;
+  CK_RV rv = call(fn_->C_Initialize, &args);
+  in_initialize = false;
+  return rv;
 }
 
 void Module::initialize() {
   CK_RV rv = call_initialize();
-  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) return;  // shared with the application
-  check(rv, "C_Initialize", "module '" + path_ + "'");
+  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+    log::write(1, where() + " was initialised by the application: shared, never finalised by hsmprov");
+    return;
+  }
+  check_initialized(rv, "");
   we_initialized_ = true;
+}
+
+// A module that keeps its tokens in files fails to start, often with a bare
+// CKR_GENERAL_ERROR, when this user cannot read them: say who we are.
+void Module::check_initialized(CK_RV rv, const char* when) {
+  if (rv == CKR_OK) return check(rv, "C_Initialize", where() + when);  // logs the call
+  std::string message = where() + when + ": C_Initialize: " + ckr_name(rv) + " as " + process_user() +
+                        "; a module that keeps its tokens in files, such as SoftHSM, fails to start when this user "
+                        "cannot read its config or token directory";
+  log::write(1, message);
+  fail(HSMPROV_R_PKCS11, message);
 }
 
 bool Module::forked() const { return forks.load(std::memory_order_relaxed) != forks_seen_; }
@@ -89,21 +126,23 @@ bool Module::forked() const { return forks.load(std::memory_order_relaxed) != fo
 void Module::fork_handled() { forks_seen_ = forks.load(); }
 
 void Module::reinitialize_after_fork() {
-  log::write(1, "fork detected: initialising module '" + path_ + "' again");
-  // Modules that detect fork reset themselves on C_Initialize; the others
-  // still hold the parent's state and need C_Finalize first.
+  log::write(1, "fork detected: initialising " + where() + " again");
   CK_RV rv = call_initialize();
+  // Modules that detect fork reset themselves on C_Initialize; the others
+  // still hold the parent's state and need C_Finalize first. A module the
+  // application owns is the application's to reset.
+  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && shared()) return;
   if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-    fn_->C_Finalize(nullptr);
+    call(fn_->C_Finalize, nullptr);
     rv = call_initialize();
   }
-  check(rv, "C_Initialize", "module '" + path_ + "' (after fork)");
+  check_initialized(rv, " after fork");
   we_initialized_ = true;
 }
 
 Module::~Module() {
   // In a forked child that never used the module, its state is the parent's.
-  if (we_initialized_ && !forked()) fn_->C_Finalize(nullptr);
+  if (we_initialized_ && !forked()) call(fn_->C_Finalize, nullptr);
   dlclose(library_);
 }
 

@@ -1,10 +1,13 @@
 // A loaded PKCS#11 module: dlopen, C_Initialize with the configured init
-// args, and re-initialisation in a forked child (PKCS#11 requires it).
+// args, re-initialisation in a forked child (PKCS#11 requires it), and the
+// one way every C_* call is made (call(), which fences OpenSSL's error queue).
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 #include <string>
+#include <utility>
+
+#include <openssl/err.h>
 
 #include "pkcs11/p11.h"
 
@@ -12,6 +15,8 @@ namespace hsmprov {
 
 class Module {
  public:
+  // Loads and initialises the module. Throws Error(HSMPROV_R_MODULE) naming
+  // the path and dlerror(), or the CKR of C_Initialize.
   Module(const std::string& path, const std::string& init_args);
   ~Module();
   Module(const Module&) = delete;
@@ -19,6 +24,17 @@ class Module {
 
   CK_FUNCTION_LIST* fn() const { return fn_; }
   const std::string& path() const { return path_; }
+  // "module '/usr/lib/...so'": the prefix of errors about the module itself.
+  std::string where() const { return "module '" + path_ + "'"; }
+  const CK_INFO& info() const { return info_; }
+  // The application initialised the module before us: it owns it, and we
+  // never finalise it.
+  bool shared() const { return !we_initialized_; }
+
+  // True while this thread is inside the module's C_Initialize. A module
+  // built on OpenSSL (SoftHSM) may load OpenSSL's config from there, and so
+  // reach hsmprov again: it must not call the module then.
+  static bool initializing_on_this_thread();
 
   // Cheap test, safe from any thread: are we in a forked child whose module
   // state has not been rebuilt yet? Then every session and object handle
@@ -32,20 +48,38 @@ class Module {
  private:
   CK_RV call_initialize();
   void initialize();
+  void check_initialized(CK_RV rv, const char* when);
 
   std::string path_;
   std::string init_args_;
   void* library_ = nullptr;
   CK_FUNCTION_LIST* fn_ = nullptr;
+  CK_INFO info_{};
   bool we_initialized_ = false;
   std::atomic<unsigned> forks_seen_{0};
 };
+
+// Calls a module function. A module built on OpenSSL in the same process
+// (SoftHSM) may leave entries on OpenSSL's error queue even when it
+// succeeds; a server then takes its next non-blocking handshake step as
+// failed. So whatever the module pushes is dropped: the caller sees the
+// CKR, and hsmprov's own error when it fails.
+template <typename... Params, typename... Args>
+CK_RV call(CK_RV (*function)(Params...), Args&&... args) {
+  ERR_set_mark();
+  CK_RV rv = function(std::forward<Args>(args)...);
+  ERR_pop_to_mark();
+  return rv;
+}
 
 // At process exit OpenSSL tears providers down from its own atexit handler,
 // when modules such as SoftHSM have lost the OpenSSL state they need to close
 // sessions or finalise (they crash). Our handler is registered later, so it
 // runs first and sets this: then no PKCS#11 call may be made any more.
 bool process_is_exiting();
+
+// "uid 33 (www-data)": who this process is, for errors about access.
+std::string process_user();
 
 // Throws Error(HSMPROV_R_PKCS11) naming `where`, the function and the CKR
 // unless rv is CKR_OK; logs every call at debug level 2.

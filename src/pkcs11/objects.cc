@@ -12,15 +12,15 @@ void checked(Token& token, Session& session, CK_RV rv, const char* function, con
 
 std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query) {
   CK_SESSION_HANDLE h = session.handle();
-  checked(token, session, token.fn()->C_FindObjectsInit(h, query.data(), query.size()), "C_FindObjectsInit",
+  checked(token, session, call(token.fn()->C_FindObjectsInit, h, query.data(), query.size()), "C_FindObjectsInit",
           token.where());
   std::vector<CK_OBJECT_HANDLE> found;
   CK_OBJECT_HANDLE batch[64];
   CK_ULONG count = 0;
   CK_RV rv;
-  while ((rv = token.fn()->C_FindObjects(h, batch, 64, &count)) == CKR_OK && count > 0)
+  while ((rv = call(token.fn()->C_FindObjects, h, batch, 64, &count)) == CKR_OK && count > 0)
     found.insert(found.end(), batch, batch + count);
-  token.fn()->C_FindObjectsFinal(h);
+  call(token.fn()->C_FindObjectsFinal, h);
   checked(token, session, rv, "C_FindObjects", token.where());
   return found;
 }
@@ -28,13 +28,13 @@ std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::
 std::optional<Bytes> read_attribute(Token& token, Session& session, CK_OBJECT_HANDLE object,
                                     CK_ATTRIBUTE_TYPE type) {
   CK_ATTRIBUTE attr{type, nullptr, 0};
-  CK_RV rv = token.fn()->C_GetAttributeValue(session.handle(), object, &attr, 1);
+  CK_RV rv = call(token.fn()->C_GetAttributeValue, session.handle(), object, &attr, 1);
   if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
   checked(token, session, rv, "C_GetAttributeValue", token.where());
   if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
   Bytes value(attr.ulValueLen);
   attr.pValue = value.data();
-  checked(token, session, token.fn()->C_GetAttributeValue(session.handle(), object, &attr, 1),
+  checked(token, session, call(token.fn()->C_GetAttributeValue, session.handle(), object, &attr, 1),
           "C_GetAttributeValue", token.where());
   value.resize(attr.ulValueLen);
   return value;

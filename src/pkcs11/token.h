@@ -1,5 +1,7 @@
-// One slot with a token present: its identity (for URI matching and error
-// context), its mechanism list, its session pool and its login.
+// One token in a slot: its identity (for URI matching and error context),
+// its mechanism list, its session pool and its login. A Token lives as long
+// as its directory; after fork it may move to another slot, or be lost to
+// this process (then every use says why).
 #pragma once
 
 #include <string>
@@ -18,11 +20,14 @@ class Token : private SessionOps {
   Token& operator=(const Token&) = delete;
 
   CK_FUNCTION_LIST* fn() const { return module_.fn(); }
+  CK_SLOT_ID slot() const { return slot_; }
   const CK_TOKEN_INFO& info() const { return info_; }
   const CK_SLOT_INFO& slot_info() const { return slot_info_; }
   std::string label() const;
   // "token 'label'": the prefix of every error about this token.
   std::string where() const;
+  // The same token (label, manufacturer, model, serial) as `other`.
+  bool is(const CK_TOKEN_INFO& other) const;
 
   bool login_required() const { return (info_.flags & CKF_LOGIN_REQUIRED) != 0; }
   bool logged_in() const { return pool_.logged_in(); }
@@ -32,9 +37,14 @@ class Token : private SessionOps {
   void context_login(CK_SESSION_HANDLE session);
 
   bool has_mechanism(CK_MECHANISM_TYPE mechanism) const;
-  Session session() { return pool_.acquire(); }
+  // Throws the reason when the token is lost to this process.
+  Session session();
   // After fork: forget every handle; the next session logs in again.
   void forget_sessions() { pool_.forget_all(); }
+  // After fork: the token is now in `slot`, or (lose) not visible at all.
+  void rebind(CK_SLOT_ID slot);
+  void lose(const std::string& why) { lost_ = why; }
+  bool lost() const { return !lost_.empty(); }
   // Classifies a failed call: closes broken sessions, notes a lost login.
   void note_failure(Session& session, CK_RV rv);
 
@@ -50,6 +60,7 @@ class Token : private SessionOps {
   CK_TOKEN_INFO info_{};
   std::vector<CK_MECHANISM_TYPE> mechanisms_;
   Pin pin_;
+  std::string lost_;  // why the token cannot be used; empty while it can
   SessionPool pool_;
 };
 

@@ -25,7 +25,7 @@ class SessionObject {
  public:
   SessionObject(Token& token, Session& session) : token_(token), session_(session) {}
   ~SessionObject() {
-    if (handle != CK_INVALID_HANDLE) token_.fn()->C_DestroyObject(session_.handle(), handle);
+    if (handle != CK_INVALID_HANDLE) call(token_.fn()->C_DestroyObject, session_.handle(), handle);
   }
   SessionObject(const SessionObject&) = delete;
   SessionObject& operator=(const SessionObject&) = delete;
@@ -39,6 +39,7 @@ class SessionObject {
 Target find_target(Core& core, const std::string& text, const PinPrompt& prompt) {
   Uri uri = Uri::parse(text);
   std::vector<Token*> tokens = core.tokens(uri);
+  if (tokens.empty()) core.no_token("the key to wrap: no token matches the pkcs11: URI");
   if (tokens.size() != 1)
     fail(HSMPROV_R_NOT_FOUND, "the key to wrap: the pkcs11: URI matches " + std::to_string(tokens.size()) +
                                   " tokens; it must name one");
@@ -96,7 +97,7 @@ CK_OBJECT_HANDLE wrapping_handle(Token& token, Session& session, Key& wrapping, 
                            {CKA_TOKEN, &no, 1}, {CKA_WRAP, &yes, 1}, {CKA_ENCRYPT, &yes, 1},
                            {CKA_MODULUS, modulus.data(), modulus.size()},
                            {CKA_PUBLIC_EXPONENT, exponent.data(), exponent.size()}};
-  checked(token, session, token.fn()->C_CreateObject(session.handle(), object, 7, &copy.handle), "C_CreateObject",
+  checked(token, session, call(token.fn()->C_CreateObject, session.handle(), object, 7, &copy.handle), "C_CreateObject",
           token.where() + ", the wrapping key as a session object");
   return copy.handle;
 }
@@ -136,13 +137,13 @@ void require(const Token& token, CK_MECHANISM_TYPE mechanism, const std::string&
 Bytes wrap_once(Token& token, Session& session, CK_MECHANISM& mechanism, CK_OBJECT_HANDLE wrapping,
                 CK_OBJECT_HANDLE target, const std::string& where) {
   CK_ULONG size = 0;
-  CK_RV rv = token.fn()->C_WrapKey(session.handle(), &mechanism, wrapping, target, nullptr, &size);
+  CK_RV rv = call(token.fn()->C_WrapKey, session.handle(), &mechanism, wrapping, target, nullptr, &size);
   Bytes out;
   // Some tokens (NSS softokn with KWP) answer the size query short: grow.
   for (int attempt = 0; rv == CKR_OK || (rv == CKR_BUFFER_TOO_SMALL && attempt < 4); ++attempt) {
     out.resize(std::max<size_t>(size, out.size() * 2 + 16));
     size = out.size();
-    rv = token.fn()->C_WrapKey(session.handle(), &mechanism, wrapping, target, out.data(), &size);
+    rv = call(token.fn()->C_WrapKey, session.handle(), &mechanism, wrapping, target, out.data(), &size);
     if (rv == CKR_OK) break;
   }
   if (rv == CKR_ARGUMENTS_BAD || rv == CKR_MECHANISM_PARAM_INVALID) {
@@ -190,7 +191,7 @@ Bytes wrap_rsa_aes(Token& token, Session& session, const WrapAlgorithm& algorith
                         {CKA_VALUE_LEN, &length, sizeof length}, {CKA_TOKEN, &no, 1}, {CKA_SENSITIVE, &yes, 1},
                         {CKA_EXTRACTABLE, &yes, 1}, {CKA_WRAP, &yes, 1}, {CKA_ENCRYPT, &no, 1}, {CKA_DECRYPT, &no, 1}};
   CK_MECHANISM generate{CKM_AES_KEY_GEN, nullptr, 0};
-  checked(token, session, token.fn()->C_GenerateKey(session.handle(), &generate, key, 9, &ephemeral.handle),
+  checked(token, session, call(token.fn()->C_GenerateKey, session.handle(), &generate, key, 9, &ephemeral.handle),
           "C_GenerateKey", token.where() + ", the ephemeral AES-256 key");
   Bytes wrapped_target = wrap_once(token, session, kwp, ephemeral.handle, target.handle, target.where);
   CK_MECHANISM oaep_mechanism{CKM_RSA_PKCS_OAEP, &oaep, sizeof oaep};

@@ -3,6 +3,8 @@
 // optionally in a forked child, verifying every signature in software.
 // "reinit": each thread keeps one signing context and re-initialises it
 // without a key for every signature (OpenSSL then keeps the key's context).
+// A signature counts as good only if it verifies and leaves OpenSSL's error
+// queue empty (a server takes leftover errors as a failed handshake).
 // Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|reinit]
 // Prints "ok=N bad=M"; exits 0 only when every signature verified.
 #include <sys/wait.h>
@@ -41,10 +43,15 @@ bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message, E
   size_t sig_size = sizeof sig;
   EVP_MD_CTX* ctx = reused ? reused : EVP_MD_CTX_new();
   bool first_use = !reused || EVP_MD_CTX_get_pkey_ctx(reused) == nullptr;
+  ERR_clear_error();
   bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, first_use ? key : nullptr, nullptr) == 1 &&
             EVP_DigestSign(ctx, sig, &sig_size, reinterpret_cast<const unsigned char*>(message.data()),
                            message.size()) == 1;
   if (!reused) EVP_MD_CTX_free(ctx);
+  if (ok && ERR_peek_error() != 0) {
+    std::fprintf(stderr, "signed, but errors were left on the queue:\n");
+    ok = false;
+  }
   if (!ok) {
     ERR_print_errors_fp(stderr);
     return false;

@@ -37,7 +37,9 @@ def test_cmake_install_puts_module_where_openssl_looks(tmp_path):
 
 def assert_not_loaded(env, expected):
     """OpenSSL itself ignores a provider that fails to load from the config;
-    the provider says why, and a command that needs it fails."""
+    the provider says why, and a command that needs it fails. (Only a broken
+    section does this: a missing module waits for the first use, see
+    test_system_wide.)"""
     listed = run(["openssl", "list", "-providers"], env, check=False)
     assert "hsmprov" not in listed.stdout.decode()
     assert f"hsmprov: the provider is not loaded: {expected}" in error_text(listed)
@@ -57,13 +59,6 @@ def test_unknown_key_stops_loading_and_is_named(softhsm, tmp_path):
 def test_bad_value_stops_loading_and_is_named(softhsm, tmp_path):
     config_refused(softhsm, tmp_path, "pkcs11-module-cache-keys = sometimes",
                    "config key 'pkcs11-module-cache-keys': 'sometimes' is not true or false")
-
-
-def test_missing_module_is_named(softhsm, tmp_path):
-    config = softhsm.write_config(tmp_path / "bad.cnf")
-    config.write_text(config.read_text().replace(softhsm.module, "/nonexistent/libpkcs11.so"))
-    assert_not_loaded(dict(softhsm.env, OPENSSL_CONF=str(config)),
-                      "cannot load PKCS#11 module '/nonexistent/libpkcs11.so'")
 
 
 def test_literal_pin_in_config(softhsm, tmp_path):

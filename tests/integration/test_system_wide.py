@@ -1,0 +1,187 @@
+"""hsmprov in the OpenSSL config every program reads: loading it costs no
+PKCS#11 call, the token's own tools keep working, a broken module or token
+stays silent until a token key is used, and an application that initialised
+the module itself keeps it."""
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, ROOT, SOFTHSM_MODULE, error_text, run
+
+SPY_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
+CERT_SUBJECT = "/CN=system-wide"
+
+
+@pytest.fixture(scope="module")
+def token(softhsm):
+    softhsm.genpkey("wide-ec", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    return softhsm
+
+
+@pytest.fixture
+def spied(token, tmp_path):
+    """The token's config with OpenSC's pkcs11-spy in front of SoftHSM: the
+    spy's log exists only once the module has been loaded."""
+    if not Path(SPY_MODULE).exists():
+        pytest.skip("pkcs11-spy (package opensc-pkcs11) is not installed")
+    log = tmp_path / "spy.log"
+
+    def env_for(extra=""):
+        config = token.write_config(tmp_path / "spy.cnf", extra=extra)
+        config.write_text(config.read_text().replace(token.module, SPY_MODULE))
+        return dict(token.env, OPENSSL_CONF=str(config), PKCS11SPY=SOFTHSM_MODULE, PKCS11SPY_OUTPUT=str(log))
+
+    return env_for, log
+
+
+def pkcs11_calls(log: Path):
+    return [line for line in log.read_text().splitlines() if ": C_" in line] if log.exists() else []
+
+
+def test_programs_that_use_no_token_key_make_no_pkcs11_call(token, spied, tmp_path):
+    env_for, log = spied
+    env = env_for()
+    run(["openssl", "version"], env)
+    run(["openssl", "list", "-providers"], env)
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", tmp_path / "sw.pem"],
+        env)
+    run(["openssl", "req", "-new", "-x509", "-key", tmp_path / "sw.pem", "-subj", CERT_SUBJECT, "-out",
+         tmp_path / "sw.crt"], env)
+    run(["/usr/bin/python3", "-c", "import ssl; ssl.create_default_context()"], env)
+    run(["curl", "-s", "-o", "/dev/null", "--cacert", tmp_path / "sw.crt", "https://127.0.0.1:1/"], env, check=False)
+    assert pkcs11_calls(log) == []
+    # The same config, a token key: now the module is loaded.
+    run(["openssl", "pkey", "-in", token.uri(object="wide-ec", type="private"), "-pubout"], env)
+    assert pkcs11_calls(log)[:2] == ["0: C_GetFunctionList", "1: C_Initialize"]
+
+
+def test_early_load_behaviour_loads_the_module_with_the_provider(spied):
+    env_for, log = spied
+    run(["openssl", "version"], env_for("pkcs11-module-load-behavior = early"))
+    assert "1: C_Initialize" in pkcs11_calls(log)
+
+
+def test_load_behaviour_takes_early_or_lazy_only(token, tmp_path):
+    config = token.write_config(tmp_path / "bad.cnf", extra="pkcs11-module-load-behavior = eager")
+    listed = run(["openssl", "list", "-providers"], dict(token.env, OPENSSL_CONF=str(config)), check=False)
+    assert ("hsmprov: the provider is not loaded: config key 'pkcs11-module-load-behavior': 'eager' is not early "
+            "or lazy") in error_text(listed)
+
+
+def test_pkc_store_needs_no_module(token, tmp_path):
+    config = token.write_config(tmp_path / "nomodule.cnf")
+    config.write_text(config.read_text().replace(token.module, "/nonexistent/libpkcs11.so"))
+    pkc = ROOT / "tests/data/luna-pkc/rsa-pkc.p7b"
+    out = run(["openssl", "storeutl", "-certs", f"pkc:{pkc}"], dict(token.env, OPENSSL_CONF=str(config)))
+    assert "Total found: 5" in out.stdout.decode()
+    assert error_text(out) == ""
+
+
+@pytest.mark.parametrize("tool", [
+    ["softhsm2-util", "--show-slots"],
+    ["pkcs11-tool", "--module", SOFTHSM_MODULE, "--list-objects"],
+    ["p11tool", "--list-tokens"],
+    ["p11-kit", "list-modules"],
+], ids=["softhsm2-util", "pkcs11-tool", "p11tool", "p11-kit"])
+def test_token_tools_work_with_hsmprov_in_the_config(token, tool):
+    # SoftHSM loads OpenSSL's config inside its own C_Initialize; that loads
+    # hsmprov, which must not call SoftHSM again from there.
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} is not installed")
+    out = run(tool, token.env)
+    assert "test token" in out.stdout.decode() or tool[0] == "pkcs11-tool"
+
+
+def test_pkcs11_tool_lists_the_keys_with_hsmprov_in_the_config(token):
+    out = run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", token.label, "--login", "--pin",
+               token.pin, "--list-objects", "--type", "privkey"], token.env)
+    assert "label:      wide-ec" in out.stdout.decode()
+
+
+def test_application_that_initialised_the_module_keeps_it(token):
+    helper = BUILD / "tests" / "hsmprov_shared_module"
+    env = dict(token.env, HSMPROV_TEST_PIN=token.pin)
+    out = run([helper, SOFTHSM_MODULE, token.label, token.config, token.uri(object="wide-ec", type="private")], env)
+    assert "signed, module still initialised" in out.stdout.decode()
+    assert "was initialised by the application: shared" in token.debug_log.read_text()
+
+
+@pytest.fixture
+def readable_dir():
+    """A directory another user can read (pytest's own are root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="hsmprov-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def as_nobody(args, env, check=True):
+    if os.geteuid() != 0:
+        pytest.skip("running a program as another user needs root")
+    return run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *args], env, check=check)
+
+
+def broken_env(token, directory: Path, softhsm_conf: str, extra=""):
+    config = token.write_config(directory / "openssl.cnf", extra=extra)
+    (directory / "softhsm2.conf").write_text(softhsm_conf)
+    for f in directory.iterdir():
+        f.chmod(0o644)
+    env = dict(token.env, OPENSSL_CONF=str(config), SOFTHSM2_CONF=str(directory / "softhsm2.conf"))
+    env.pop("HSMPROV_DEBUG")  # the debug log lives in root's directory
+    return env
+
+
+def assert_silent(args, env, user=None):
+    result = (as_nobody(args, env) if user == "nobody" else run(args, env))
+    assert result.returncode == 0
+    assert error_text(result) == ""
+
+
+def test_missing_module_costs_programs_without_token_keys_nothing(token, tmp_path):
+    config = token.write_config(tmp_path / "nomodule.cnf")
+    config.write_text(config.read_text().replace(token.module, "/nonexistent/libpkcs11.so"))
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    assert_silent(["openssl", "version"], env)
+    assert_silent(["/usr/bin/python3", "-c", "import ssl; ssl.create_default_context()"], env)
+    listed = run(["openssl", "list", "-providers"], env)
+    assert "hsmprov" in listed.stdout.decode() and error_text(listed) == ""
+    used = run(["openssl", "storeutl", "pkcs11:"], env, check=False)
+    assert used.returncode != 0
+    assert ("cannot load PKCS#11 module '/nonexistent/libpkcs11.so': /nonexistent/libpkcs11.so: cannot open shared "
+            "object file: No such file or directory") in error_text(used)
+
+
+def test_missing_pin_file_costs_nothing_until_a_private_key_is_used(token, tmp_path):
+    config = token.write_config(tmp_path / "nopinfile.cnf")
+    config.write_text(config.read_text().replace(str(token.pin_file), "/nonexistent/token.pin"))
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    assert_silent(["openssl", "version"], env)
+    used = run(["openssl", "pkey", "-in", token.uri(object="wide-ec", type="private"), "-pubout"], env, check=False)
+    assert used.returncode != 0
+    assert "cannot read the PIN file '/nonexistent/token.pin': No such file or directory" in error_text(used)
+
+
+def test_token_unreadable_for_the_user_is_silent_then_named(token, readable_dir):
+    # SoftHSM can list the token directory but not the token in it (root's, 0700).
+    (readable_dir / "tokens").mkdir()
+    shutil.copytree(token.tmp / "tokens", readable_dir / "tokens", dirs_exist_ok=True)
+    (readable_dir / "tokens").chmod(0o755)
+    env = broken_env(token, readable_dir, f"directories.tokendir = {readable_dir}/tokens\nobjectstore.backend = file\n")
+    assert_silent(["openssl", "version"], env, user="nobody")
+    used = as_nobody(["openssl", "storeutl", token.uri(type="cert")], env, check=False)
+    assert used.returncode != 0
+    assert ("no token matches the pkcs11: URI; module '/usr/lib/softhsm/libsofthsm2.so' shows 1 slot to uid 65534 "
+            "(nobody): 1 uninitialised token; if the token exists, check that this user can read it") in error_text(used)
+
+
+def test_token_directory_unreadable_for_the_user_is_silent_then_named(token, readable_dir):
+    env = broken_env(token, readable_dir, f"directories.tokendir = {token.tmp}/tokens\nobjectstore.backend = file\n")
+    assert_silent(["openssl", "version"], env, user="nobody")
+    used = as_nobody(["openssl", "storeutl", token.uri(type="cert")], env, check=False)
+    assert used.returncode != 0
+    assert ("C_Initialize: CKR_GENERAL_ERROR as uid 65534 (nobody); a module that keeps its tokens in files, such as "
+            "SoftHSM, fails to start when this user cannot read its config or token directory") in error_text(used)
