@@ -1,5 +1,6 @@
 /* RSA asymmetric cipher with token keys: decryption in the token
- * (PKCS#1 v1.5, OAEP), encryption in software with the public half, and
+ * (PKCS#1 v1.5, OAEP, and the TLS padding mode that decrypts a TLS 1.2
+ * premaster secret), encryption in software with the public half, and
  * key wrapping for cloud KMS import: with hsmprov-wrap-target set,
  * "encrypting" under the KMS's public key wraps that token key inside the
  * token instead (src/wrap/). */
@@ -30,7 +31,19 @@ struct CipherCtx {
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
 };
 
-const PaddingName kPaddings[] = {{"pkcs1", RSA_PKCS1_PADDING}, {"oaep", RSA_PKCS1_OAEP_PADDING}, {nullptr, 0}};
+// OpenSSL has no name for its TLS padding mode (libssl sets it by number);
+// "pkcs1-tls" is ours, for get_ctx_params.
+const PaddingName kPaddings[] = {{"pkcs1", RSA_PKCS1_PADDING},
+                                 {"oaep", RSA_PKCS1_OAEP_PADDING},
+                                 {"pkcs1-tls", RSA_PKCS1_WITH_TLS_PADDING},
+                                 {nullptr, 0}};
+
+unsigned tls_version(const OSSL_PARAM* p) {
+  unsigned version = 0;
+  if (!OSSL_PARAM_get_uint(p, &version) || version > 0xffff)
+    fail(HSMPROV_R_INVALID_ARGUMENT, std::string(p->key) + " must be a TLS protocol version");
+  return version;
+}
 
 const EVP_MD* digest_named_by(const CipherCtx& ctx, const OSSL_PARAM* p) {
   const char* name = nullptr;
@@ -68,6 +81,10 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
       ctx->settings.oaep_md = digest_named_by(*ctx, p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST)))
       ctx->settings.mgf1 = digest_named_by(*ctx, p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION)))
+      ctx->settings.tls.client = tls_version(p);
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION)))
+      ctx->settings.tls.negotiated = tls_version(p);
     if ((p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL))) {
       const void* label = nullptr;
       size_t size = 0;
@@ -89,18 +106,29 @@ const OSSL_PARAM* settable_ctx_params(void*, void*) {
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0), OSSL_PARAM_END};
+      OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0),
+      OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, nullptr),
+      OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, nullptr), OSSL_PARAM_END};
   return table;
 }
 
 int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
   auto* ctx = static_cast<CipherCtx*>(vctx);
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE);
-  return p == nullptr || set_padding(p, ctx->settings.padding, kPaddings);
+  OSSL_PARAM* p;
+  if ((p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE)) &&
+      !set_padding(p, ctx->settings.padding, kPaddings))
+    return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION)) &&
+      !OSSL_PARAM_set_uint(p, ctx->settings.tls.client))
+    return 0;
+  p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION);
+  return p == nullptr || OSSL_PARAM_set_uint(p, ctx->settings.tls.negotiated);
 }
 
 const OSSL_PARAM* gettable_ctx_params(void*, void*) {
   static const OSSL_PARAM table[] = {OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
+                                     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, nullptr),
+                                     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, nullptr),
                                      OSSL_PARAM_END};
   return table;
 }

@@ -175,19 +175,19 @@ CK_OBJECT_HANDLE Key::handle_for_use() {
   return ready;
 }
 
-Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
-                    const unsigned char* data, size_t size) {
+// A failed call leaves the operation's state on the session: don't reuse
+// it. The context string is built only when it is printed: on failure, or
+// for the level-2 debug log (this is the signing hot path).
+void Key::stop_on_failure(Session& session, CK_RV rv, const char* function) {
+  if (rv == CKR_OK && log::level() < 2) return;
+  if (rv != CKR_OK) session.mark_broken();
+  checked(*token_, session, rv, function, where());
+}
+
+Session Key::start(InitFn init, const char* init_name, CK_MECHANISM& mechanism) {
   CK_OBJECT_HANDLE object = handle_for_use();
   Session session = token_->session();
-  // A failed call leaves the operation's state on the session: don't reuse
-  // it. The context string is built only when it is printed: on failure, or
-  // for the level-2 debug log (this is the signing hot path).
-  auto stop_on_failure = [&](CK_RV rv, const char* function) {
-    if (rv == CKR_OK && log::level() < 2) return;
-    if (rv != CKR_OK) session.mark_broken();
-    checked(*token_, session, rv, function, where());
-  };
-  stop_on_failure(call(init, session.handle(), &mechanism, object), init_name);
+  stop_on_failure(session, call(init, session.handle(), &mechanism, object), init_name);
   if (always_authenticate_) {
     try {
       token_->context_login(session.handle());
@@ -196,9 +196,16 @@ Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* r
       throw;
     }
   }
+  return session;
+}
+
+Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
+                    const unsigned char* data, size_t size) {
+  Session session = start(init, init_name, mechanism);
   Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
   CK_ULONG out_size = out.size();
-  stop_on_failure(call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size), run_name);
+  stop_on_failure(session, call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size),
+                  run_name);
   out.resize(out_size);
   return out;
 }
@@ -231,6 +238,14 @@ Bytes Key::decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t si
   require_private();
   return one_shot(token_->fn()->C_DecryptInit, token_->fn()->C_Decrypt, "C_DecryptInit", "C_Decrypt", mechanism,
                   data, size);
+}
+
+CK_RV Key::decrypt_quietly(CK_MECHANISM& mechanism, const unsigned char* data, size_t size, unsigned char* out,
+                           CK_ULONG* out_size) {
+  require_private();
+  Session session = start(token_->fn()->C_DecryptInit, "C_DecryptInit", mechanism);
+  // A failed C_Decrypt ends the operation (PKCS#11 5.2): the session stays usable.
+  return call(token_->fn()->C_Decrypt, session.handle(), const_cast<unsigned char*>(data), size, out, out_size);
 }
 
 }  // namespace hsmprov

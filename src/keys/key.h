@@ -45,6 +45,11 @@ class Key {
 
   Bytes sign(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
   Bytes decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t size);
+  // C_Decrypt whose result is returned, never thrown, logged or acted on:
+  // in TLS RSA key exchange whether decryption failed is itself the secret
+  // an attacker probes for (Bleichenbacher). Failures before it still throw.
+  CK_RV decrypt_quietly(CK_MECHANISM& mechanism, const unsigned char* data, size_t size, unsigned char* out,
+                        CK_ULONG* out_size);
 
  private:
   Key(KeyType type, EvpPkeyPtr public_key) : type_(type), public_key_(std::move(public_key)) {}
@@ -52,6 +57,10 @@ class Key {
   using RunFn = CK_RV (*)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
   Bytes one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
                  const unsigned char* data, size_t size);
+  // A session with the operation begun: C_*Init, and the context login of
+  // a CKA_ALWAYS_AUTHENTICATE key.
+  Session start(InitFn init, const char* init_name, CK_MECHANISM& mechanism);
+  void stop_on_failure(Session& session, CK_RV rv, const char* function);
   void require_private() const;
   CK_OBJECT_HANDLE handle_for_use();
   CK_OBJECT_HANDLE current_object(unsigned generation);

@@ -1,4 +1,5 @@
-// RSA decryption by mechanism (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP) and software encryption.
+// RSA decryption by mechanism (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP; TLS premaster
+// secrets in tls_premaster.cc) and software encryption.
 #include "keys/rsa_decryption.h"
 
 #include "error.h"
@@ -12,8 +13,9 @@ Bytes decrypt_with_token(Key& key, const DecryptionSettings& settings, const uns
     CK_MECHANISM mechanism{CKM_RSA_PKCS, nullptr, 0};
     return key.decrypt(mechanism, in, size);
   }
+  if (settings.padding == RSA_PKCS1_WITH_TLS_PADDING) return tls_premaster_secret(key, settings.tls, in, size);
   if (settings.padding != RSA_PKCS1_OAEP_PADDING)
-    fail(HSMPROV_R_UNSUPPORTED, "token keys decrypt with pkcs1 or oaep padding only");
+    fail(HSMPROV_R_UNSUPPORTED, "token keys decrypt with pkcs1, oaep or TLS padding only");
   const EVP_MD* md = settings.oaep_md ? settings.oaep_md : EVP_sha1();
   const EVP_MD* mgf1 = settings.mgf1 ? settings.mgf1 : md;
   CK_RSA_PKCS_OAEP_PARAMS params{hash_mechanism(md), mgf1_for(mgf1), CKZ_DATA_SPECIFIED,

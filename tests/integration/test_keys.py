@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 
 import pytest
 
-from conftest import error_text, run
+from conftest import BUILD, error_text, run
 
 KEYS = {  # label: genpkey options
     "rsa2048": ("RSA", "-pkeyopt", "rsa_keygen_bits:2048"),
@@ -226,3 +226,20 @@ def test_s_server_tls13_handshake(token, label, signature):
     assert "Protocol version: TLSv1.3" in text
     assert f"Signature type: {signature}" in text
     assert "Verification: OK" in text
+
+
+@pytest.mark.parametrize("where", ["token", "software"])
+def test_tls_premaster_decryption_rejects_implicitly(token, where):
+    # TLS 1.2 RSA key exchange: the token key answers exactly as OpenSSL's own
+    # software key does (a good premaster back; for a wrong version, padding
+    # or length 48 random bytes, success and no error; no client version is
+    # an error).
+    helper = BUILD / "tests" / "hsmprov_tls_premaster"
+    target = key(token, "rsa2048")
+    if where == "software":
+        target = token.tmp / "software-rsa.pem"
+        run(["openssl", "genpkey", "-algorithm", "RSA", "-out", target], token.env)
+    out = token.program(helper, target).stdout.decode()
+    for case in ["good premaster", "wrong version", "negotiated version accepted", "bad padding",
+                 "bad padding, fresh random each time", "wrong length", "no client version is an error"]:
+        assert f"{case}: ok" in out, out
