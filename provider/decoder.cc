@@ -1,7 +1,9 @@
-/* Decoders for key references: PEM "HSMPROV KEY REFERENCE" to its DER
- * (structure hsmprov-key-reference), and that DER to the token key it
- * names, handed to our keymgmt. Any other input is left alone ("empty
- * handed"), as decoders must. */
+/* Decoders for key references: the next PEM block, if it is one (ours,
+ * "HSMPROV KEY REFERENCE", or pkcs11-provider's "PKCS#11 PROVIDER URI"), to
+ * its DER (structure hsmprov-key-reference), and that DER to the token key
+ * it names, handed to our keymgmt. Any other input is left alone ("empty
+ * handed"), as decoders must; OpenSSL then gives the same bytes to the next
+ * decoder, so certificates may stand before or after the reference. */
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 
@@ -43,7 +45,7 @@ int decode_pem(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void*
                OSSL_PASSPHRASE_CALLBACK*, void*) {
   auto* ctx = static_cast<DecoderCtx*>(vctx);
   return guarded(ctx->provider, 0, [&] {
-    auto der = key_reference_der(read_all(ctx->provider, in));
+    auto der = read_key_reference_block(ctx->provider->bio_for(in).get());
     if (!der) return 1;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der->data(), der->size()),

@@ -29,6 +29,17 @@ void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...) {
   va_end(args);
 }
 
+BioPtr ProviderCtx::bio_for(OSSL_CORE_BIO* in) {
+  CoreBioContext& context = core_bio_context.get([this] {
+    OSSL_LIB_CTX* libctx = OSSL_LIB_CTX_new_from_dispatch(handle, core_functions);
+    if (libctx == nullptr) fail(HSMPROV_R_INTERNAL, "cannot make a library context for reading input");
+    return std::make_unique<CoreBioContext>(libctx);
+  });
+  BioPtr bio(BIO_new_from_core_bio(context.libctx, in));
+  if (!bio) fail(HSMPROV_R_INTERNAL, "cannot read the input");
+  return bio;
+}
+
 PinPrompt pin_prompt(OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
   if (pw_cb == nullptr) return nullptr;
   return [pw_cb, pw_cbarg](const std::string& token_where) -> std::optional<Pin> {
@@ -172,6 +183,7 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   using namespace hsmprov;
   auto ctx = std::make_unique<ProviderCtx>();
   ctx->handle = handle;
+  ctx->core_functions = in;
   OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
   take_core_functions(*ctx, in, &core_get_params);
   if (core_get_params == nullptr || ctx->new_error == nullptr || ctx->bio_read_ex == nullptr) return 0;

@@ -14,17 +14,31 @@
 #include "keys/core.h"
 #include "error.h"
 #include "handles.h"
+#include "lazy.h"
 
 namespace hsmprov {
 
+// OpenSSL's BIO over a core BIO needs a library context made from the core's
+// dispatch table; made with the first decode.
+struct CoreBioContext {
+  explicit CoreBioContext(OSSL_LIB_CTX* libctx) : libctx(libctx) {}
+  ~CoreBioContext() { OSSL_LIB_CTX_free(libctx); }
+  OSSL_LIB_CTX* libctx;
+};
+
 struct ProviderCtx {
   const OSSL_CORE_HANDLE* handle = nullptr;
+  const OSSL_DISPATCH* core_functions = nullptr;  // OpenSSL's, static
   OSSL_FUNC_core_new_error_fn* new_error = nullptr;
   OSSL_FUNC_core_set_error_debug_fn* set_error_debug = nullptr;
   OSSL_FUNC_core_vset_error_fn* vset_error = nullptr;
   OSSL_FUNC_BIO_read_ex_fn* bio_read_ex = nullptr;
   OSSL_FUNC_BIO_write_ex_fn* bio_write_ex = nullptr;
   std::unique_ptr<Core> core;
+  Lazy<CoreBioContext> core_bio_context;
+
+  // A BIO reading `in`, the input OpenSSL hands a decoder.
+  BioPtr bio_for(OSSL_CORE_BIO* in);
 };
 
 // Asks through OpenSSL's passphrase callback (an application's prompt).

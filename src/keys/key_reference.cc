@@ -1,10 +1,8 @@
 // Key reference encoding with OpenSSL's ASN.1 and PEM routines.
 #include "keys/key_reference.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "error.h"
@@ -27,6 +25,30 @@ bool push_string(ASN1_SEQUENCE_ANY* sequence, int type, const std::string& value
   }
   ASN1_TYPE_set(item, type, s);
   return sk_ASN1_TYPE_push(sequence, item) > 0;
+}
+
+// latchset/pkcs11-provider's key file: PEM label and the VisibleString
+// that opens its DER.
+constexpr const char* kPkcs11ProviderLabel = "PKCS#11 PROVIDER URI";
+constexpr const char* kPkcs11ProviderKind = "PKCS#11 Provider URI v1.0";
+// Enough for any text before a key file's first block, never a whole disk.
+constexpr size_t kMaxTextBeforeBlock = 64 * 1024;
+
+// The label of the next PEM block ("-----BEGIN LABEL-----"), reading past
+// it; empty when there is none.
+std::string next_pem_label(BIO* in) {
+  static const std::string begin = "-----BEGIN ";
+  char line[256];
+  size_t scanned = 0;
+  int got = 0;
+  while (scanned < kMaxTextBeforeBlock && (got = BIO_gets(in, line, sizeof line)) > 0) {
+    scanned += static_cast<size_t>(got);
+    std::string text(line, static_cast<size_t>(got));
+    if (text.compare(0, begin.size(), begin) != 0) continue;
+    size_t end = text.find("-----", begin.size());
+    if (end != std::string::npos) return text.substr(begin.size(), end - begin.size());
+  }
+  return "";
 }
 
 std::string string_of(const ASN1_TYPE* item, int type) {
@@ -53,31 +75,31 @@ std::string encode_key_reference(const std::string& uri) {
   return std::string(data, static_cast<size_t>(length));
 }
 
-std::optional<Bytes> key_reference_der(const Bytes& pem) {
-  static const std::string begin = "-----BEGIN " HSMPROV_PEM_KEY_REFERENCE "-----";
-  if (std::search(pem.begin(), pem.end(), begin.begin(), begin.end()) == pem.end()) return std::nullopt;
-  BioPtr in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+std::optional<Bytes> read_key_reference_block(BIO* in) {
+  long start = BIO_tell(in);
+  std::string label = next_pem_label(in);
+  if (label != HSMPROV_PEM_KEY_REFERENCE && label != kPkcs11ProviderLabel) return std::nullopt;
   char* name = nullptr;
   char* header = nullptr;
   unsigned char* body = nullptr;
   long size = 0;
-  if (!in || PEM_read_bio(in.get(), &name, &header, &body, &size) != 1)
-    fail(HSMPROV_R_INVALID_ARGUMENT, "the " HSMPROV_PEM_KEY_REFERENCE " block is damaged");
-  bool ours = std::strcmp(name, HSMPROV_PEM_KEY_REFERENCE) == 0;
+  ERR_set_mark();
+  bool read = BIO_seek(in, start) >= 0 && PEM_read_bio(in, &name, &header, &body, &size) == 1;
+  ERR_pop_to_mark();
+  if (!read) fail(HSMPROV_R_INVALID_ARGUMENT, "the " + label + " block is damaged");
   Bytes der(body, body + size);
   OPENSSL_free(name);
   OPENSSL_free(header);
   OPENSSL_free(body);
-  if (!ours) fail(HSMPROV_R_INVALID_ARGUMENT, "another PEM block stands before the " HSMPROV_PEM_KEY_REFERENCE);
   return der;
 }
 
 std::optional<std::string> decode_key_reference(const Bytes& der) {
   const unsigned char* p = der.data();
   SequencePtr sequence(d2i_ASN1_SEQUENCE_ANY(nullptr, &p, static_cast<long>(der.size())));
-  if (!sequence || p != der.data() + der.size() || sk_ASN1_TYPE_num(sequence.get()) != 2 ||
-      string_of(sk_ASN1_TYPE_value(sequence.get(), 0), V_ASN1_VISIBLESTRING) != HSMPROV_PEM_KEY_REFERENCE)
-    return std::nullopt;
+  if (!sequence || p != der.data() + der.size() || sk_ASN1_TYPE_num(sequence.get()) != 2) return std::nullopt;
+  std::string kind = string_of(sk_ASN1_TYPE_value(sequence.get(), 0), V_ASN1_VISIBLESTRING);
+  if (kind != HSMPROV_PEM_KEY_REFERENCE && kind != kPkcs11ProviderKind) return std::nullopt;
   std::string uri = string_of(sk_ASN1_TYPE_value(sequence.get(), 1), V_ASN1_UTF8STRING);
   if (uri.rfind("pkcs11:", 0) != 0) fail(HSMPROV_R_INVALID_ARGUMENT, "the key reference holds no pkcs11: URI");
   return uri;

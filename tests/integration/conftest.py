@@ -2,6 +2,7 @@
 database) made in a temp dir, the real `openssl` binary loading the provider
 from the build tree through a config made from openssl.cnf.example, and a
 check after every test that the PIN appears in no output and no log."""
+import base64
 import os
 import re
 import secrets
@@ -175,3 +176,21 @@ def no_pin_in_any_output(request):
 
 def error_text(result) -> str:
     return result.stderr.decode(errors="replace")
+
+
+def der(tag, content: bytes) -> bytes:
+    n = len(content)
+    length = bytes([n]) if n < 128 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(
+        (n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+def pkcs11_provider_key_file(uri: str) -> str:
+    """A test double of the key file latchset/pkcs11-provider writes (no
+    Debian 12 package has it): PEM "PKCS#11 PROVIDER URI" around DER
+    SEQUENCE { VisibleString "PKCS#11 Provider URI v1.0", UTF8String uri },
+    the layout its documentation and source give."""
+    body = der(0x30, der(0x1a, b"PKCS#11 Provider URI v1.0") + der(0x0c, uri.encode()))
+    text = base64.b64encode(body).decode()
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return "-----BEGIN PKCS#11 PROVIDER URI-----\n" + "\n".join(lines) + "\n-----END PKCS#11 PROVIDER URI-----\n"
