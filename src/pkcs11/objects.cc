@@ -11,6 +11,8 @@ void checked(Token& token, Session& session, CK_RV rv, const char* function, con
 }
 
 std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query) {
+  CK_BBOOL on_token = CK_TRUE;
+  query.push_back({CKA_TOKEN, &on_token, sizeof on_token});
   CK_SESSION_HANDLE h = session.handle();
   checked(token, session, call(token.fn()->C_FindObjectsInit, h, query.data(), query.size()), "C_FindObjectsInit",
           token.where());

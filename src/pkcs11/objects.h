@@ -10,6 +10,9 @@
 
 namespace hsmprov {
 
+// Token objects only: the session objects we make (key copies, a KMS key for
+// one wrap, ephemeral keys) are visible to every session of this process
+// and would otherwise match a URI a second time.
 std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query);
 
 // nullopt when the object has no such attribute or it is sensitive.

@@ -3,9 +3,11 @@
 // optionally in a forked child, verifying every signature in software.
 // "reinit": each thread keeps one signing context and re-initialises it
 // without a key for every signature (OpenSSL then keeps the key's context).
+// "reload": afterwards the URI is loaded again and signs once more, as a
+// server does that re-reads its config in the same process.
 // A signature counts as good only if it verifies and leaves OpenSSL's error
 // queue empty (a server takes leftover errors as a failed handshake).
-// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|reinit]
+// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|reinit|reload]
 // Prints "ok=N bad=M"; exits 0 only when every signature verified.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,12 +86,13 @@ void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, bool reinit,
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|reinit]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|reinit|reload]\n", argv[0]);
     return 2;
   }
   int threads = std::atoi(argv[2]), per_thread = std::atoi(argv[3]);
   bool fork_child = argc > 4 && std::strcmp(argv[4], "fork") == 0;
   bool reinit = argc > 4 && std::strcmp(argv[4], "reinit") == 0;
+  bool reload = argc > 4 && std::strcmp(argv[4], "reload") == 0;
   EVP_PKEY* key = load_private_key(argv[1]);
   EVP_PKEY* pub = key ? software_public_key(key) : nullptr;
   if (key == nullptr || pub == nullptr) {
@@ -115,8 +118,14 @@ int main(int argc, char** argv) {
   } else {
     run(key, pub, threads, per_thread, reinit, ok, bad);
   }
+  if (reload) {
+    EVP_PKEY* again = load_private_key(argv[1]);
+    (again != nullptr && sign_and_verify(again, pub, "after loading again") ? ok : bad)++;
+    if (again == nullptr) ERR_print_errors_fp(stderr);
+    EVP_PKEY_free(again);
+  }
   std::printf("ok=%d bad=%d\n", ok.load(), bad.load());
-  int expected = fork_child ? 2 : threads * per_thread;
+  int expected = fork_child ? 2 : threads * per_thread + (reload ? 1 : 0);
   EVP_PKEY_free(pub);
   EVP_PKEY_free(key);
   return bad == 0 && ok == expected ? 0 : 1;

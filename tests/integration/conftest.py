@@ -163,7 +163,8 @@ def nss(tmp_path_factory):
 def no_pin_in_any_output(request):
     OUTPUTS.clear()
     yield
-    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss", "shimmed", "luna") if name in request.fixturenames]
+    tokens = [request.getfixturevalue(name) for name in ("softhsm", "nss", "shimmed", "luna", "site")
+              if name in request.fixturenames]
     for token in tokens:
         if not token.pin:
             continue

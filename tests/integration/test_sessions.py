@@ -56,3 +56,13 @@ def test_context_reinitialised_without_key_signs_each_message(token, label):
     # afresh every time (a stale digest state would fail verification).
     out = token.program(SIGNER, token.uri(object=label, type="private"), 2, 100, "reinit").stdout.decode()
     assert "ok=200 bad=0" in out
+
+
+@pytest.mark.parametrize("cache_keys", ["true", "false"])
+def test_key_loaded_again_after_signing_is_found_once(token, tmp_path, cache_keys):
+    # The session copy a signature makes is a session object with the key's
+    # label and id: loading the URI again must not see it as a second key.
+    config = token.write_config(tmp_path / "cache.cnf", extra=f"pkcs11-module-cache-keys = {cache_keys}")
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    out = token.program(SIGNER, token.uri(object="threads-ec", type="private"), 1, 2, "reload", env=env).stdout
+    assert "ok=3 bad=0" in out.decode()

@@ -1,0 +1,473 @@
+"""Real servers and clients with token keys, set up as an administrator
+would: hsmprov in the OpenSSL config the programs read, the key given by
+configuration only (a key file, or a pkcs11: URI where the server takes
+one), forking servers with their workers running as www-data. Each server
+answers its first request after start and after reload; every handshake is
+checked by an openssl s_client that does not load hsmprov."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import OUTPUTS, SoftHsmToken, pkcs11_provider_key_file, run
+
+WORKER_USER = "www-data"
+KEYS = {"rsa": ("RSA", "-pkeyopt", "rsa_keygen_bits:2048"), "ec": ("EC", "-pkeyopt", "ec_paramgen_curve:P-256")}
+# (protocol, TLS 1.2 cipher): RSA keys sign (ECDHE) and decrypt (RSA key exchange).
+HANDSHAKES = {
+    "rsa": [("tls1_3", None), ("tls1_2", "ECDHE-RSA-AES128-GCM-SHA256"), ("tls1_2", "AES128-GCM-SHA256")],
+    "ec": [("tls1_3", None), ("tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256")],
+}
+CLEAN_CLIENT_ENV = {"PATH": "/usr/bin:/bin", "OPENSSL_CONF": "/dev/null"}
+
+
+def need_root():
+    if os.geteuid() != 0:
+        pytest.skip(f"servers run their workers as {WORKER_USER}: the test needs root")
+
+
+def need_program(name):
+    if shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed (tests/run.sh installs it from Debian's archive)")
+
+
+@pytest.fixture(scope="module")
+def site():
+    """A token and key files where the worker user can read them: the token
+    directory readable by the worker's group, the key references (which hold
+    no secret) readable by all, the PIN file by root only."""
+    need_root()
+    base = Path(tempfile.mkdtemp(prefix="hsmprov-servers-"))
+    base.chmod(0o755)
+    token = SoftHsmToken(base, label="server token")
+    for label, (algorithm, *options) in KEYS.items():
+        ref = token.genpkey(label, algorithm, *options)
+        cert = base / f"{label}.crt"
+        token.openssl("req", "-new", "-x509", "-key", ref, "-subj", "/CN=localhost", "-days", "2", "-out", cert)
+        (base / f"{label}.bundle.pem").write_text(cert.read_text() + ref.read_text())
+        (base / f"{label}.p11prov.pem").write_text(pkcs11_provider_key_file(token.uri(object=label, type="private")))
+    subprocess.run(["chgrp", "-R", WORKER_USER, base / "tokens"], check=True)
+    subprocess.run(["chmod", "-R", "g+rwX", base / "tokens"], check=True)
+    for path in base.iterdir():
+        if path.suffix in (".pem", ".crt", ".conf", ".cnf"):
+            path.chmod(0o644)
+    token.debug_log.touch()
+    shutil.chown(token.debug_log, WORKER_USER)  # stunnel reopens nothing, but reloads as the worker
+    run_dir = base / "run"  # for servers that write their files after dropping to the worker user
+    run_dir.mkdir()
+    shutil.chown(run_dir, WORKER_USER, WORKER_USER)
+    htdocs = base / "htdocs"
+    htdocs.mkdir()
+    (htdocs / "hello.txt").write_text("hello from apache\n")
+    htdocs.chmod(0o755)
+    (htdocs / "hello.txt").chmod(0o644)
+    yield token
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, what, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+class Server:
+    """One server process tree started by a test and stopped by its PID."""
+    greeting = b""
+    request = b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n"
+    reloads = True
+
+    def __init__(self, site, key):
+        self.site, self.key, self.port = site, key, free_port()
+        self.dir = site.tmp
+        self.name = type(self).__name__.lower()
+        self.pid = None
+
+    def file(self, suffix):
+        return self.dir / f"{self.name}-{self.key}{suffix}"
+
+    def start(self):
+        raise NotImplementedError
+
+    def reload(self):
+        raise NotImplementedError
+
+    def log_text(self):
+        return b""
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.pid is None or not alive(self.pid):
+            return
+        os.kill(self.pid, sig)
+        try:
+            wait_until(lambda: not alive(self.pid), f"{self.name} (pid {self.pid}) to stop")
+        finally:
+            if alive(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+            OUTPUTS.append(self.log_text())
+
+    def pid_from(self, path):
+        wait_until(lambda: path.exists() and path.read_text().strip(), f"{path}")
+        return int(path.read_text().split()[0])
+
+
+class Nginx(Server):
+    """Master as root, one worker as www-data; HUP reloads (new worker)."""
+    greeting = b"hello from nginx"
+
+    def start(self):
+        conf = self.file(".conf")
+        temp = " ".join(f"{kind}_temp_path {self.dir}/nginx-{kind};"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf.write_text(f"""
+worker_processes 1;
+user {WORKER_USER};
+pid {self.file('.pid')};
+error_log {self.file('.log')} info;
+env SOFTHSM2_CONF;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  {temp}
+  server {{
+    listen 127.0.0.1:{self.port} ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate {self.dir}/{self.key}.crt;
+    ssl_certificate_key {self.dir}/{self.key}.bundle.pem;
+    location / {{ return 200 "hello from nginx\\n"; }}
+  }}
+}}
+""")
+        run(["nginx", "-c", conf], self.site.env)
+        self.pid = self.pid_from(self.file(".pid"))
+        wait_until(lambda: children(self.pid), "nginx's worker")
+
+    def reload(self):
+        old = children(self.pid)
+        os.kill(self.pid, signal.SIGHUP)
+        wait_until(lambda: children(self.pid) and not (children(self.pid) & old), "nginx's new worker")
+
+    def stop(self):
+        super().stop(signal.SIGQUIT)
+
+    def log_text(self):
+        return self.file(".log").read_bytes() if self.file(".log").exists() else b""
+
+
+class Apache(Server):
+    """mod_ssl; children as www-data; USR1 is a graceful restart."""
+    greeting = b"hello from apache"
+    mpm = "prefork"
+    key_file = "uri"
+
+    def start(self):
+        conf = self.file(".conf")
+        key = (f'"{self.site.uri(object=self.key, type="private")}"' if self.key_file == "uri"
+               else f"{self.dir}/{self.key}.ref.pem")
+        modules = "/usr/lib/apache2/modules"
+        conf.write_text(f"""
+ServerRoot "{self.dir}"
+ServerName localhost
+DefaultRuntimeDir "{self.dir}"
+PidFile "{self.file('.pid')}"
+ErrorLog "{self.file('.log')}"
+LogLevel info
+Listen 127.0.0.1:{self.port}
+LoadModule mpm_{self.mpm}_module {modules}/mod_mpm_{self.mpm}.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule ssl_module {modules}/mod_ssl.so
+User {WORKER_USER}
+Group {WORKER_USER}
+StartServers 1
+DocumentRoot "{self.dir}/htdocs"
+<Directory "{self.dir}/htdocs">
+  Require all granted
+</Directory>
+<VirtualHost 127.0.0.1:{self.port}>
+  SSLEngine on
+  SSLProtocol -all +TLSv1.2 +TLSv1.3
+  SSLCertificateFile {self.dir}/{self.key}.crt
+  SSLCertificateKeyFile {key}
+</VirtualHost>
+""")
+        run(["apache2", "-f", conf, "-k", "start"], self.site.env)
+        self.pid = self.pid_from(self.file(".pid"))
+        wait_until(lambda: listening(self.port) and children(self.pid), "apache's children")
+
+    def reload(self):
+        old = children(self.pid)
+        os.kill(self.pid, signal.SIGUSR1)
+        wait_until(lambda: children(self.pid) and not (children(self.pid) & old), "apache's new children")
+
+    def log_text(self):
+        return self.file(".log").read_bytes() if self.file(".log").exists() else b""
+
+
+class ApacheEvent(Apache):
+    mpm = "event"
+    key_file = "reference"
+
+
+class Haproxy(Server):
+    """Master-worker (-W): the master loads the key, the worker (www-data)
+    serves; USR2 reloads (the master re-executes itself, forks a new worker)."""
+    greeting = b"hello from haproxy"
+
+    def start(self):
+        cfg = self.file(".cfg")
+        cfg.write_text(f"""
+global
+  user {WORKER_USER}
+  group {WORKER_USER}
+defaults
+  mode http
+  timeout client 10s
+  timeout server 10s
+  timeout connect 10s
+frontend hello
+  bind 127.0.0.1:{self.port} ssl crt {self.dir}/{self.key}.bundle.pem
+  http-request return status 200 content-type text/plain string "hello from haproxy"
+""")
+        self.log = open(self.file(".log"), "wb")
+        self.process = subprocess.Popen(["haproxy", "-W", "-f", cfg], env=self.site.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
+        wait_until(lambda: listening(self.port) and children(self.pid), "haproxy's worker")
+
+    def reload(self):
+        old = children(self.pid)
+        os.kill(self.pid, signal.SIGUSR2)
+        wait_until(lambda: children(self.pid) and not (children(self.pid) & old), "haproxy's new worker")
+
+    def stop(self):
+        super().stop()
+        self.process.wait(timeout=15)
+        self.log.close()
+
+    def log_text(self):
+        return self.file(".log").read_bytes()
+
+
+class Stunnel(Server):
+    """A daemon that drops to www-data; HUP reloads the configuration (and
+    the key) in the same process; the service runs a program per client."""
+    greeting = b"hello from stunnel"
+    request = b""  # the program answers without reading
+
+    def start(self):
+        conf = self.file(".conf")
+        self.pid_file = self.dir / "run" / f"stunnel-{self.key}.pid"
+        self.log_file = self.dir / "run" / f"stunnel-{self.key}.log"
+        conf.write_text(f"""
+foreground = no
+pid = {self.pid_file}
+output = {self.log_file}
+debug = info
+setuid = {WORKER_USER}
+setgid = {WORKER_USER}
+[hello]
+accept = 127.0.0.1:{self.port}
+cert = {self.dir}/{self.key}.crt
+key = {self.dir}/{self.key}.p11prov.pem
+exec = /bin/echo
+execArgs = echo hello from stunnel
+""")
+        run(["stunnel4", conf], self.site.env)
+        self.pid = self.pid_from(self.pid_file)
+        wait_until(lambda: listening(self.port), "stunnel to listen")
+
+    def reload(self):
+        loaded = self.log_text().count(b"Configuration successful")
+        os.kill(self.pid, signal.SIGHUP)
+        wait_until(lambda: self.log_text().count(b"Configuration successful") > loaded
+                   or b"Failed to reload" in self.log_text(), "stunnel to reload")
+        assert b"Failed to reload" not in self.log_text(), self.log_text().decode()
+
+    def log_text(self):
+        return self.log_file.read_bytes() if self.log_file.exists() else b""
+
+
+class SServer(Server):
+    """openssl s_server: one process, no reload."""
+    greeting = b"HTTP/1.0 200 ok"
+    reloads = False
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-key", self.dir / f"{self.key}.ref.pem",
+             "-cert", self.dir / f"{self.key}.crt", "-www"],
+            env=self.site.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.pid = self.process.pid
+        wait_until(lambda: listening(self.port) or self.process.poll() is not None, "s_server to listen")
+        assert self.process.poll() is None, self.process.stderr.read().decode()
+
+    def stop(self):
+        super().stop()
+        self.process.wait(timeout=15)
+
+    def log_text(self):
+        return self.process.stderr.read() if self.process.poll() is not None else b""
+
+
+SERVERS = {"nginx": (Nginx, "nginx"), "apache-prefork": (Apache, "apache2"), "apache-event": (ApacheEvent, "apache2"),
+           "haproxy": (Haproxy, "haproxy"), "stunnel": (Stunnel, "stunnel4"), "s_server": (SServer, "openssl")}
+
+
+def handshake(server, protocol, cipher, when):
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", f"-{protocol}", "-CAfile",
+            server.dir / f"{server.key}.crt", "-verify_return_error", "-brief", "-ign_eof"]
+    if cipher:
+        args += ["-cipher", cipher]
+    result = run(args, CLEAN_CLIENT_ENV, input=server.request, check=False, timeout=30)
+    text = (result.stdout + result.stderr).decode(errors="replace")
+    context = f"{server.name} {server.key} {protocol} {cipher or ''} {when}:\n{text}\n{server.log_text().decode()}"
+    assert result.returncode == 0, context
+    assert f"Protocol version: {'TLSv1.3' if protocol == 'tls1_3' else 'TLSv1.2'}" in text, context
+    assert "Verification: OK" in text, context
+    if cipher:
+        assert f"Ciphersuite: {cipher}" in text, context
+    assert server.greeting in result.stdout, context
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_server_answers_first_requests_after_start_and_reload(site, kind, key):
+    cls, program = SERVERS[kind]
+    need_program(program)
+    server = cls(site, key)
+    server.start()
+    try:
+        for protocol, cipher in HANDSHAKES[key]:
+            handshake(server, protocol, cipher, "after start")
+        if server.reloads:
+            server.reload()
+            for protocol, cipher in HANDSHAKES[key]:
+                handshake(server, protocol, cipher, "after reload")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nginx_without_token_access(site):
+    """The worker's group keeps the token directory but loses the token in
+    it for the duration of the test."""
+    need_program("nginx")
+    tokens = [path for path in (site.tmp / "tokens").iterdir() if path.is_dir()]
+    subprocess.run(["chmod", "-R", "g-rwx", *tokens], check=True)
+    server = Nginx(site, "ec")
+    server.start()
+    yield server
+    server.stop()
+    subprocess.run(["chmod", "-R", "g+rwX", *tokens], check=True)
+
+
+def test_worker_that_cannot_read_the_token_says_why(nginx_without_token_access):
+    server = nginx_without_token_access
+    result = run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-brief"], CLEAN_CLIENT_ENV,
+                 input=b"", check=False, timeout=30)
+    assert result.returncode != 0
+    wait_until(lambda: b"not visible to this process" in server.log_text(), "nginx to log the failed handshake")
+    log = server.log_text().decode()
+    assert re.search(r"token 'server token' is not visible to this process after fork: module '\S+' shows 1 slot to "
+                     r"uid 33 \(www-data\): 1 uninitialised token; check that this user can read the token", log), log
+
+
+# Clients presenting a token key for their certificate, to a server that
+# requires one and does not load hsmprov.
+
+@pytest.fixture(scope="module")
+def verifying_server(site):
+    key, cert = site.tmp / "verifier.key", site.tmp / "verifier.crt"
+    run(["openssl", "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-subj", "/CN=localhost", "-days", "2", "-out", cert], CLEAN_CLIENT_ENV)
+    trusted = site.tmp / "clients.pem"
+    trusted.write_text("".join((site.tmp / f"{label}.crt").read_text() for label in KEYS))
+    port = free_port()
+    server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-key", key, "-cert", cert,
+                               "-Verify", "1", "-verify_return_error", "-CAfile", trusted, "-www"],
+                              env=CLEAN_CLIENT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: listening(port), "the verifying s_server")
+    yield port, cert
+    server.terminate()
+    server.wait(timeout=15)
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+@pytest.mark.parametrize("protocol", ["1.2", "1.3"])
+@pytest.mark.parametrize("key_file", ["bundle", "pkcs11-provider"])
+def test_curl_presents_a_token_key(site, verifying_server, key, protocol, key_file):
+    need_program("curl")
+    port, server_cert = verifying_server
+    cert_options = (["--cert", site.tmp / f"{key}.bundle.pem"] if key_file == "bundle" else
+                    ["--cert", site.tmp / f"{key}.crt", "--key", site.tmp / f"{key}.p11prov.pem"])
+    out = run(["curl", "-sS", "--resolve", f"localhost:{port}:127.0.0.1", "--cacert", server_cert, *cert_options,
+               f"--tlsv{protocol}", "--tls-max", protocol, f"https://localhost:{port}/"], site.env, timeout=60)
+    page = out.stdout.decode()
+    assert f"Protocol  : TLSv{protocol}" in page, page
+    assert "Client certificate" in page, page
+
+
+PYTHON_CLIENT = """
+import ssl, socket, sys
+cert, key, server_cert, port, version = sys.argv[1:]
+context = ssl.create_default_context(cafile=server_cert)
+context.load_cert_chain(cert, key or None)
+context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, version)
+with socket.create_connection(("127.0.0.1", int(port))) as raw:
+    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+        page = b""
+        while chunk := tls.recv(4096):
+            page += chunk
+print(page.decode())
+"""
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+@pytest.mark.parametrize("key_file", ["bundle", "pkcs11-provider"])
+def test_python_ssl_presents_a_token_key(site, verifying_server, key, version, key_file):
+    port, server_cert = verifying_server
+    cert, key_path = ((site.tmp / f"{key}.bundle.pem", "") if key_file == "bundle" else
+                      (site.tmp / f"{key}.crt", site.tmp / f"{key}.p11prov.pem"))
+    out = run(["/usr/bin/python3", "-c", PYTHON_CLIENT, cert, key_path, server_cert, port, version], site.env,
+              timeout=60)
+    page = out.stdout.decode()
+    assert f"Protocol  : {version.replace('_', '.')}" in page, page
+    assert "Client certificate" in page, page
