@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OUTPUTS, SoftHsmToken, pkcs11_provider_key_file, run
+from conftest import OUTPUTS, SoftHsmToken, pkcs11_provider_key_file, run, skip_if_hangs_under_asan
 
 WORKER_USER = "www-data"
 KEYS = {"rsa": ("RSA", "-pkeyopt", "rsa_keygen_bits:2048"), "ec": ("EC", "-pkeyopt", "ec_paramgen_curve:P-256")}
@@ -433,6 +433,7 @@ def verifying_server(site):
 @pytest.mark.parametrize("key_file", ["bundle", "pkcs11-provider"])
 def test_curl_presents_a_token_key(site, verifying_server, key, protocol, key_file):
     need_program("curl")
+    skip_if_hangs_under_asan("curl")
     port, server_cert = verifying_server
     cert_options = (["--cert", site.tmp / f"{key}.bundle.pem"] if key_file == "bundle" else
                     ["--cert", site.tmp / f"{key}.crt", "--key", site.tmp / f"{key}.p11prov.pem"])
