@@ -18,6 +18,7 @@ struct SignatureCtx {
   KeyType type;
   std::shared_ptr<Key> key;
   SignatureSettings settings;  // digests owned by Software's cache
+  std::string md_name;         // the name settings.md was asked for by
   EvpMdCtxPtr digest;
 
   OSSL_LIB_CTX* libctx() const { return provider->core->software().libctx(); }
@@ -40,7 +41,13 @@ int saltlen_from(const OSSL_PARAM* p) {
   return static_cast<int>(value);
 }
 
-void set_md(SignatureCtx& ctx, const char* name) { ctx.settings.md = ctx.provider->core->software().digest(name); }
+// A context re-initialised for every signature names the same digest each
+// time: skip the shared cache (and its lock, which signing threads contend).
+void set_md(SignatureCtx& ctx, const char* name) {
+  if (ctx.settings.md != nullptr && ctx.md_name == name) return;
+  ctx.settings.md = ctx.provider->core->software().digest(name);
+  ctx.md_name = name;
+}
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
@@ -120,6 +127,7 @@ void* dupctx(void* vctx) {
     auto copy = std::make_unique<SignatureCtx>(ctx->provider, ctx->type);
     copy->key = ctx->key;
     copy->settings = ctx->settings;
+    copy->md_name = ctx->md_name;
     if (ctx->digest) {
       copy->digest.reset(EVP_MD_CTX_new());
       if (!copy->digest || !EVP_MD_CTX_copy_ex(copy->digest.get(), ctx->digest.get()))

@@ -50,6 +50,11 @@ void Core::reinitialize_if_forked() {
   loaded->module.fork_handled();  // last: other threads wait on the lock until now
 }
 
+bool Core::fork_pending() const {
+  const Loaded* loaded = loaded_.made();
+  return loaded != nullptr && loaded->module.forked();
+}
+
 std::vector<Token*> Core::tokens(const Uri& uri) {
   Loaded& loaded = this->loaded();
   reinitialize_if_forked();

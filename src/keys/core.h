@@ -55,6 +55,8 @@ class Core {
 
   // PKCS#11 handles are void in a forked child: start again there.
   void reinitialize_if_forked();
+  // Forked, and the module not yet started again: handles are the parent's.
+  bool fork_pending() const;
   unsigned generation() const { return generation_; }
 
  private:

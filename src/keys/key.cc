@@ -1,12 +1,12 @@
 // Token key objects: loading their public half, signing and decrypting by
-// handle, finding them again after fork, and the optional session copy.
+// handle (on session copies, see session_copies.h), finding them again
+// after fork.
 #include "keys/key.h"
 
-#include "keys/core.h"
 #include "error.h"
-#include "log.h"
-#include "pkcs11/ckr_names.h"
+#include "keys/core.h"
 #include "keys/public_key.h"
+#include "log.h"
 
 namespace hsmprov {
 namespace {
@@ -103,6 +103,7 @@ std::shared_ptr<Key> Key::from_token(Core& core, Token& token, Session& session,
   key->always_authenticate_ = read_bool(token, session, object, CKA_ALWAYS_AUTHENTICATE);
   key->generation_ = core.generation();
   key->handle_ = object;
+  if (key->has_private()) key->copies_ = std::make_unique<SessionCopies>(token);
   return key;
 }
 
@@ -111,7 +112,9 @@ std::shared_ptr<Key> Key::from_public(KeyType type, EvpPkeyPtr public_key) {
 }
 
 Key::~Key() {
-  if (copy_owner_ && copy_ != CK_INVALID_HANDLE) call(token_->fn()->C_DestroyObject, copy_owner_->handle(), copy_);
+  // A forked child that has not used the module since holds the parent's
+  // handles; at exit the module may be gone (see process_is_exiting()).
+  if (copies_ && (core_->fork_pending() || process_is_exiting())) copies_->keep_at_destruction();
 }
 
 std::string Key::uri() const {
@@ -126,29 +129,12 @@ std::string Key::where() const {
 }
 
 void Key::find_again() {
-  copy_owner_.reset();
-  copy_ = CK_INVALID_HANDLE;
+  if (copies_) copies_->forget();
   Session session = token_->session();
   std::vector<Attribute> identity = identity_;
   auto found = find_objects(*token_, session, as_template(identity));
   if (found.empty()) fail(HSMPROV_R_NOT_FOUND, where() + ": the key is no longer on the token");
   handle_ = found.front();
-}
-
-void Key::make_session_copy() {
-  Session owner = token_->session();
-  CK_BBOOL no = CK_FALSE;
-  CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
-  CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-  CK_RV rv = call(token_->fn()->C_CopyObject, owner.handle(), handle_, &session_object, 1, &copy);
-  if (rv != CKR_OK) {
-    // A token may forbid copies (CKA_COPYABLE false): use the token object.
-    log::write(1, where() + ": no session copy (" + ckr_name(rv) + "), using the token object");
-    copy_refused_ = true;
-    return;
-  }
-  copy_owner_.emplace(std::move(owner));
-  copy_ = copy;
 }
 
 // Call with mutex_ held: the token object's handle, found again after a fork.
@@ -166,10 +152,7 @@ CK_OBJECT_HANDLE Key::handle_for_use() {
   CK_OBJECT_HANDLE ready = ready_.load(std::memory_order_acquire);
   if (ready != CK_INVALID_HANDLE && ready_generation_.load(std::memory_order_acquire) == generation) return ready;
   std::lock_guard<std::mutex> lock(mutex_);
-  current_object(generation);
-  if (has_private() && core_->config().cache_keys && copy_ == CK_INVALID_HANDLE && !copy_refused_)
-    make_session_copy();
-  ready = copy_ != CK_INVALID_HANDLE ? copy_ : handle_;
+  ready = current_object(generation);
   ready_generation_.store(generation, std::memory_order_release);
   ready_.store(ready, std::memory_order_release);
   return ready;
@@ -184,10 +167,11 @@ void Key::stop_on_failure(Session& session, CK_RV rv, const char* function) {
   checked(*token_, session, rv, function, where());
 }
 
-Session Key::start(InitFn init, const char* init_name, CK_MECHANISM& mechanism) {
+KeySession Key::start(InitFn init, const char* init_name, CK_MECHANISM& mechanism) {
   CK_OBJECT_HANDLE object = handle_for_use();
-  Session session = token_->session();
-  stop_on_failure(session, call(init, session.handle(), &mechanism, object), init_name);
+  KeySession use = copies_->take(object, core_->config().cache_keys, where());
+  Session& session = use.session();
+  stop_on_failure(session, call(init, session.handle(), &mechanism, use.object()), init_name);
   if (always_authenticate_) {
     try {
       token_->context_login(session.handle());
@@ -196,12 +180,13 @@ Session Key::start(InitFn init, const char* init_name, CK_MECHANISM& mechanism) 
       throw;
     }
   }
-  return session;
+  return use;
 }
 
 Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
                     const unsigned char* data, size_t size) {
-  Session session = start(init, init_name, mechanism);
+  KeySession use = start(init, init_name, mechanism);
+  Session& session = use.session();
   Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
   CK_ULONG out_size = out.size();
   stop_on_failure(session, call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size),
@@ -243,9 +228,9 @@ Bytes Key::decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t si
 CK_RV Key::decrypt_quietly(CK_MECHANISM& mechanism, const unsigned char* data, size_t size, unsigned char* out,
                            CK_ULONG* out_size) {
   require_private();
-  Session session = start(token_->fn()->C_DecryptInit, "C_DecryptInit", mechanism);
+  KeySession use = start(token_->fn()->C_DecryptInit, "C_DecryptInit", mechanism);
   // A failed C_Decrypt ends the operation (PKCS#11 5.2): the session stays usable.
-  return call(token_->fn()->C_Decrypt, session.handle(), const_cast<unsigned char*>(data), size, out, out_size);
+  return call(token_->fn()->C_Decrypt, use.session().handle(), const_cast<unsigned char*>(data), size, out, out_size);
 }
 
 }  // namespace hsmprov

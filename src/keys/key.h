@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "handles.h"
+#include "keys/session_copies.h"
 #include "pkcs11/objects.h"
 #include "uri.h"
 
@@ -59,13 +60,12 @@ class Key {
                  const unsigned char* data, size_t size);
   // A session with the operation begun: C_*Init, and the context login of
   // a CKA_ALWAYS_AUTHENTICATE key.
-  Session start(InitFn init, const char* init_name, CK_MECHANISM& mechanism);
+  KeySession start(InitFn init, const char* init_name, CK_MECHANISM& mechanism);
   void stop_on_failure(Session& session, CK_RV rv, const char* function);
   void require_private() const;
   CK_OBJECT_HANDLE handle_for_use();
   CK_OBJECT_HANDLE current_object(unsigned generation);
   void find_again();
-  void make_session_copy();
 
   KeyType type_;
   EvpPkeyPtr public_key_;
@@ -79,14 +79,11 @@ class Key {
   std::mutex mutex_;  // guards the handles below while they change
   unsigned generation_ = 0;
   CK_OBJECT_HANDLE handle_ = CK_INVALID_HANDLE;
-  // The handle to use, published once settled for this generation; read
-  // without the lock on every operation.
+  // The token object's handle, published once settled for this generation;
+  // read without the lock on every operation.
   std::atomic<CK_OBJECT_HANDLE> ready_{CK_INVALID_HANDLE};
   std::atomic<unsigned> ready_generation_{0};
-  // Session copy (pkcs11-module-cache-keys): lives as long as its session.
-  std::optional<Session> copy_owner_;
-  CK_OBJECT_HANDLE copy_ = CK_INVALID_HANDLE;
-  bool copy_refused_ = false;
+  std::unique_ptr<SessionCopies> copies_;  // private keys on a token
 };
 
 }  // namespace hsmprov

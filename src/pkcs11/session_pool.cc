@@ -14,6 +14,7 @@ Session::Session(Session&& other) noexcept
 
 SessionPool::~SessionPool() {
   for (CK_SESSION_HANDLE h : idle_) ops_.close(h);
+  if (anchor_ != CK_INVALID_HANDLE) ops_.close(anchor_);
 }
 
 Session SessionPool::take_or_open() {
@@ -31,51 +32,48 @@ Session SessionPool::take_or_open() {
   return Session(this, h, generation_);
 }
 
-void SessionPool::login_if_needed() {
-  if (!login_wanted_ || logged_in_) return;  // atomics: no lock on every acquire
-  std::lock_guard<std::mutex> one_login(login_mutex_);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (logged_in_) return;  // another thread did it while we waited
+void SessionPool::prepare() {
+  if (anchored_ && (!login_wanted_ || logged_in_)) return;  // atomics: no lock on every acquire
+  std::lock_guard<std::mutex> setup(setup_mutex_);
+  if (anchor_ == CK_INVALID_HANDLE) {
+    anchor_ = ops_.open();
+    anchored_ = true;
   }
-  Session session = take_or_open();
-  ops_.login(session.handle());
-  std::lock_guard<std::mutex> lock(mutex_);
-  logged_in_ = true;
+  if (login_wanted_ && !logged_in_) {
+    ops_.login(anchor_);
+    logged_in_ = true;
+  }
 }
 
 void SessionPool::require_login() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    login_wanted_ = true;
-  }
-  login_if_needed();
+  login_wanted_ = true;
+  prepare();
 }
 
 Session SessionPool::acquire() {
-  login_if_needed();
+  prepare();
   return take_or_open();
 }
 
 void SessionPool::release(CK_SESSION_HANDLE handle, unsigned generation, bool broken) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (generation != generation_) return;  // from before fork: not ours to close
-  // Keep the last open session while logged in: closing it logs us out.
-  bool keep = !broken && (idle_.size() < max_idle_ || (logged_in_ && open_ == 1));
-  if (keep) {
+  if (!broken && idle_.size() < max_idle_) {
     idle_.push_back(handle);
     return;
   }
   --open_;
-  if (open_ == 0) logged_in_ = false;
   lock.unlock();
   ops_.close(handle);
 }
 
 void SessionPool::forget_all() {
+  std::lock_guard<std::mutex> setup(setup_mutex_);
   std::lock_guard<std::mutex> lock(mutex_);
   idle_.clear();
   open_ = 0;
+  anchor_ = CK_INVALID_HANDLE;
+  anchored_ = false;
   logged_in_ = false;
   ++generation_;
 }
@@ -92,7 +90,7 @@ bool SessionPool::logged_in() const {
 
 size_t SessionPool::open_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return open_;
+  return open_ + (anchored_ ? 1 : 0);
 }
 
 size_t SessionPool::idle_count() const {

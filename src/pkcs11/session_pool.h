@@ -1,6 +1,9 @@
 // Session pool of one token: hands out idle sessions, opens more on demand,
-// logs the token in once (PKCS#11 login is per application and token) and
-// keeps one session open while logged in so the login is not lost.
+// and logs the token in once (PKCS#11 login is per application and token).
+// One session, the anchor, is opened first and used for nothing else: when
+// an application's last session on a token closes, the login goes, and a
+// module may drop its object handles too (SoftHSM does), so the anchor
+// keeps both even when every working session breaks.
 // Knows PKCS#11 only through SessionOps, so unit tests drive its logic.
 #pragma once
 
@@ -37,6 +40,7 @@ class Session {
   CK_SESSION_HANDLE handle() const { return handle_; }
   // The session is unusable (invalid handle, device gone): close, don't reuse.
   void mark_broken() { broken_ = true; }
+  bool broken() const { return broken_; }
 
  private:
   SessionPool* pool_;
@@ -57,26 +61,29 @@ class SessionPool {
   Session acquire();
   // Handles from before forget_all() (an older generation) are dropped.
   void release(CK_SESSION_HANDLE handle, unsigned generation, bool broken);
-  // After fork(): every handle is void and the login is gone. Forget them
-  // without closing (closing would act on the parent's sessions).
+  // After fork(): every handle is void and the login is gone. Forget them,
+  // the anchor too, without closing (that would act on the parent's sessions).
   void forget_all();
   // The user was logged out behind our back (CKR_USER_NOT_LOGGED_IN).
   void login_lost();
 
   bool logged_in() const;
-  size_t open_count() const;
+  size_t open_count() const;  // the anchor included
   size_t idle_count() const;
 
  private:
   Session take_or_open();
-  void login_if_needed();
+  // Opens the anchor and logs in on it, as far as not done yet.
+  void prepare();
 
   SessionOps& ops_;
   size_t max_idle_;
   mutable std::mutex mutex_;
-  std::mutex login_mutex_;  // one login at a time; held without mutex_
+  std::mutex setup_mutex_;  // one anchor opening or login at a time; held without mutex_
+  CK_SESSION_HANDLE anchor_ = CK_INVALID_HANDLE;
   std::vector<CK_SESSION_HANDLE> idle_;
-  size_t open_ = 0;
+  size_t open_ = 0;  // working sessions: idle and in use
+  std::atomic<bool> anchored_{false};
   std::atomic<bool> login_wanted_{false};
   std::atomic<bool> logged_in_{false};
   unsigned generation_ = 0;

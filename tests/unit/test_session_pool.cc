@@ -58,8 +58,17 @@ void sessions_are_reused(void**) {
     Session s = pool.acquire();
     assert_int_equal(s.handle(), first);
   }
-  assert_int_equal(ops.opened, 1);
+  assert_int_equal(ops.opened, 2);  // the anchor and one working session
   assert_int_equal(pool.idle_count(), 1);
+}
+
+void anchor_is_never_handed_out(void**) {
+  CountingOps ops;
+  SessionPool pool(ops, 0);
+  Session a = pool.acquire();
+  assert_int_equal(ops.opened, 2);
+  assert_int_not_equal(a.handle(), 1);  // the anchor was opened first
+  assert_int_equal(pool.open_count(), 2);
 }
 
 void concurrent_users_get_distinct_sessions(void**) {
@@ -68,7 +77,7 @@ void concurrent_users_get_distinct_sessions(void**) {
   Session a = pool.acquire();
   Session b = pool.acquire();
   assert_int_not_equal(a.handle(), b.handle());
-  assert_int_equal(pool.open_count(), 2);
+  assert_int_equal(pool.open_count(), 3);
 }
 
 void login_happens_once(void**) {
@@ -93,7 +102,10 @@ void failed_login_leaves_pool_logged_out(void**) {
   }
   assert_true(thrown);
   assert_false(pool.logged_in());
-  assert_int_equal(pool.idle_count(), 1);  // the session went back, not lost
+  ops.fail_login = false;
+  pool.require_login();  // the anchor is still there to log in on
+  assert_true(pool.logged_in());
+  assert_int_equal(ops.opened, 1);
 }
 
 void broken_sessions_are_closed(void**) {
@@ -105,33 +117,32 @@ void broken_sessions_are_closed(void**) {
   }
   assert_int_equal(ops.closed, 1);
   assert_int_equal(pool.idle_count(), 0);
-  assert_int_equal(pool.open_count(), 0);
+  assert_int_equal(pool.open_count(), 1);  // the anchor
 }
 
-void last_session_kept_while_logged_in(void**) {
+// The case that made the anchor: every working session breaks (a device
+// error on the only one in use); the login and the module's object handles
+// must survive it.
+void anchor_keeps_the_login_when_every_working_session_closes(void**) {
   CountingOps ops;
-  SessionPool pool(ops, 0);  // keep no idle sessions ...
-  pool.require_login();      // ... except the one that holds the login
-  assert_int_equal(pool.idle_count(), 1);
-  assert_int_equal(ops.closed, 0);
-  Session a = pool.acquire();
-  Session b = pool.acquire();
-  (void)b;
-  { Session moved(std::move(a)); }
-  assert_int_equal(ops.closed, 1);  // not the last one: closed
-  assert_true(pool.logged_in());
-}
-
-void closing_every_session_forgets_login(void**) {
-  CountingOps ops;
-  SessionPool pool(ops);
+  SessionPool pool(ops, 0);  // keep no idle sessions
   pool.require_login();
   {
     Session s = pool.acquire();
     s.mark_broken();
   }
-  assert_false(pool.logged_in());
-  { Session s = pool.acquire(); }  // logs in again on the next use
+  { Session s = pool.acquire(); }
+  assert_int_equal(static_cast<int>(ops.live.size()), 1);  // only the anchor is open
+  assert_true(pool.logged_in());
+  assert_int_equal(ops.logins, 1);
+}
+
+void lost_login_is_done_again(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  pool.require_login();
+  pool.login_lost();
+  { Session s = pool.acquire(); }
   assert_int_equal(ops.logins, 2);
 }
 
@@ -143,8 +154,9 @@ void fork_reset_forgets_without_closing(void**) {
   pool.forget_all();
   assert_int_equal(ops.closed, 0);
   assert_false(pool.logged_in());
-  { Session s = pool.acquire(); }   // the new generation logs in again
+  { Session s = pool.acquire(); }   // the new generation: a new anchor, logged in again
   assert_int_equal(ops.logins, 2);
+  assert_int_equal(ops.opened, 4);
   size_t idle = pool.idle_count();
   { Session old(std::move(held)); }  // a pre-fork handle is dropped, not pooled
   assert_int_equal(pool.idle_count(), idle);
@@ -183,12 +195,13 @@ void threads_share_the_pool(void**) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sessions_are_reused),
+      cmocka_unit_test(anchor_is_never_handed_out),
       cmocka_unit_test(concurrent_users_get_distinct_sessions),
       cmocka_unit_test(login_happens_once),
       cmocka_unit_test(failed_login_leaves_pool_logged_out),
       cmocka_unit_test(broken_sessions_are_closed),
-      cmocka_unit_test(last_session_kept_while_logged_in),
-      cmocka_unit_test(closing_every_session_forgets_login),
+      cmocka_unit_test(anchor_keeps_the_login_when_every_working_session_closes),
+      cmocka_unit_test(lost_login_is_done_again),
       cmocka_unit_test(fork_reset_forgets_without_closing),
       cmocka_unit_test(threads_share_the_pool),
   };

@@ -1,0 +1,105 @@
+// Per-operation session copies: slots taken and given back with atomics, so
+// signing threads share no lock of ours and no object in the module.
+#include "keys/session_copies.h"
+
+#include "log.h"
+#include "pkcs11/ckr_names.h"
+
+namespace hsmprov {
+namespace {
+
+// The slot this thread used last: it finds its own copy first.
+thread_local size_t preferred_slot = 0;
+
+}  // namespace
+
+KeySession::KeySession(KeySession&& other) noexcept
+    : copies_(other.copies_), slot_(other.slot_), pool_session_(std::move(other.pool_session_)),
+      object_(other.object_) {
+  other.copies_ = nullptr;
+}
+
+KeySession::~KeySession() {
+  if (copies_ != nullptr) copies_->give_back(slot_);
+}
+
+Session& KeySession::session() { return copies_ != nullptr ? *copies_->slots_[slot_].session : *pool_session_; }
+
+SessionCopies::~SessionCopies() {
+  for (Slot& slot : slots_) {
+    if (!slot.session) continue;
+    if (destroy_) call(token_.fn()->C_DestroyObject, slot.session->handle(), slot.copy);
+    slot.session.reset();
+  }
+}
+
+std::optional<KeySession> SessionCopies::idle_copy() {
+  for (size_t n = 0; n < kSlots; ++n) {
+    size_t i = (preferred_slot + n) % kSlots;
+    int idle = kIdle;
+    if (slots_[i].state.load(std::memory_order_relaxed) == kIdle &&
+        slots_[i].state.compare_exchange_strong(idle, kBusy, std::memory_order_acquire)) {
+      preferred_slot = i;
+      return KeySession(this, i, slots_[i].copy);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, const std::string& where) {
+  for (size_t i = 0; i < kSlots; ++i) {
+    int empty = kEmpty;
+    if (!slots_[i].state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire)) continue;
+    Slot& slot = slots_[i];
+    try {
+      Session session = token_.session();
+      CK_BBOOL no = CK_FALSE;
+      CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
+      CK_RV rv = call(token_.fn()->C_CopyObject, session.handle(), original, &session_object, 1, &slot.copy);
+      if (rv != CKR_OK) {
+        // A token may forbid copies (CKA_COPYABLE false): use the token object.
+        log::write(1, where + ": no session copy (" + ckr_name(rv) + "), using the token object");
+        refused_ = true;
+        slot.state.store(kEmpty, std::memory_order_release);
+        return std::nullopt;
+      }
+      slot.session.emplace(std::move(session));
+    } catch (...) {
+      slot.state.store(kEmpty, std::memory_order_release);
+      throw;
+    }
+    preferred_slot = i;
+    return KeySession(this, i, slot.copy);
+  }
+  return std::nullopt;
+}
+
+KeySession SessionCopies::take(CK_OBJECT_HANDLE original, bool use_copies, const std::string& where) {
+  if (use_copies && !refused_.load(std::memory_order_relaxed)) {
+    if (auto idle = idle_copy()) return std::move(*idle);
+    if (auto made = new_copy(original, where)) return std::move(*made);
+  }
+  return KeySession(token_.session(), original);
+}
+
+void SessionCopies::give_back(size_t i) {
+  Slot& slot = slots_[i];
+  if (slot.session->broken()) {  // the copy went with the session
+    slot.session.reset();
+    slot.copy = CK_INVALID_HANDLE;
+    slot.state.store(kEmpty, std::memory_order_release);
+    return;
+  }
+  slot.state.store(kIdle, std::memory_order_release);
+}
+
+void SessionCopies::forget() {
+  for (Slot& slot : slots_) {
+    slot.session.reset();  // an old generation's session: the pool drops it
+    slot.copy = CK_INVALID_HANDLE;
+    slot.state.store(kEmpty, std::memory_order_relaxed);
+  }
+  refused_ = false;
+}
+
+}  // namespace hsmprov
