@@ -7,7 +7,9 @@
 #include <openssl/conf.h>
 #include <openssl/err.h>
 
+#include "config_scan.h"
 #include "error.h"
+#include "file_bytes.h"
 
 namespace hsmprov {
 namespace {
@@ -23,11 +25,41 @@ bool parse_bool(const std::string& key, const std::string& value) {
   fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not true or false");
 }
 
+bool known(const std::string& key) {
+  if (is_openssl_key(key)) return true;
+  for (const char* const* k = config_keys(); *k != nullptr; ++k)
+    if (key == *k) return true;
+  return false;
+}
+
+// The section's keys from the quick scan (values come from OpenSSL's core),
+// when it can tell and finds no key to refuse; else nullopt.
+std::optional<ConfigValues> scanned_section(const std::string& path, const std::string& provider_name) {
+  std::optional<Bytes> text;
+  try {
+    text = read_file(path);
+  } catch (const Error&) {
+    return std::nullopt;  // a directory, a huge file: NCONF says what is wrong
+  }
+  if (!text) return std::nullopt;
+  auto keys = scan_provider_keys(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()),
+                                 provider_name);
+  if (!keys) return std::nullopt;
+  ConfigValues values;
+  for (const std::string& key : *keys) {
+    if (!known(key)) return std::nullopt;  // NCONF decides what is refused
+    values[key] = "";
+  }
+  return values;
+}
+
 ConfigValues read_section_of(const std::string& provider_name) {
   ConfigValues values;
   std::unique_ptr<char, void (*)(void*)> path(CONF_get1_default_config_file(), [](void* p) { OPENSSL_free(p); });
+  if (path == nullptr) return values;
+  if (auto scanned = scanned_section(path.get(), provider_name)) return *scanned;
   std::unique_ptr<CONF, decltype(&NCONF_free)> conf(NCONF_new(nullptr), &NCONF_free);
-  if (path == nullptr || conf == nullptr || NCONF_load(conf.get(), path.get(), nullptr) <= 0) return values;
+  if (conf == nullptr || NCONF_load(conf.get(), path.get(), nullptr) <= 0) return values;
   const char* init = NCONF_get_string(conf.get(), nullptr, "openssl_conf");
   const char* providers = init ? NCONF_get_string(conf.get(), init, "providers") : nullptr;
   const char* section = providers ? NCONF_get_string(conf.get(), providers, provider_name.c_str()) : nullptr;

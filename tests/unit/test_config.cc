@@ -2,6 +2,7 @@
 #include <string>
 
 #include "config.h"
+#include "config_scan.h"
 #include "error.h"
 
 // cmocka last: it defines a fail() macro that would shadow hsmprov::fail.
@@ -65,10 +66,67 @@ void no_module_at_all_is_refused(void**) {
   assert_true(refusal({}, "").find("pkcs11-module-path") != std::string::npos);
 }
 
+/* The quick scan of the config file for the keys of our section. */
+
+std::string keys_found(const std::string& text) {
+  auto keys = hsmprov::scan_provider_keys(text, "hsmprov");
+  if (!keys) return "(read with NCONF)";
+  std::string joined;
+  for (const std::string& key : *keys) joined += (joined.empty() ? "" : ",") + key;
+  return joined;
+}
+
+const char* const kPlain =
+    "HOME = .\n"
+    "openssl_conf = openssl_init\n"
+    "[ new_oids ]\n"
+    "tsa_policy1 = 1.2.3.4.1\n"
+    "[openssl_init]\n"
+    "providers = provider_sect   # the providers\n"
+    "[provider_sect]\n"
+    "default = default_sect\n"
+    "hsmprov = hsmprov_sect\n"
+    "[ CA_default ]\n"
+    "dir = ./demoCA\n"
+    "certs = $dir/certs  # variables elsewhere do not matter\n"
+    "[hsmprov_sect]\n"
+    "# a comment\n"
+    "pkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so\n"
+    "pkcs11-modul-path = /typo.so\n"
+    "activate = 1\n";
+
+void scan_finds_the_keys_of_our_section(void**) {
+  assert_string_equal(keys_found(kPlain).c_str(), "pkcs11-module-path,pkcs11-modul-path,activate");
+}
+
+void scan_merges_a_section_given_twice(void**) {
+  std::string text = std::string(kPlain) + "[ hsmprov_sect ]\npkcs11-module-cache-keys = false\n";
+  assert_string_equal(keys_found(text).c_str(), "pkcs11-module-path,pkcs11-modul-path,activate,pkcs11-module-cache-keys");
+}
+
+void scan_without_our_provider_finds_nothing(void**) {
+  assert_string_equal(keys_found("openssl_conf = init\n[init]\nproviders = p\n[p]\ndefault = d\n").c_str(), "");
+  assert_string_equal(keys_found("# no config at all\n").c_str(), "");
+}
+
+// Where the plain form ends, NCONF reads the file.
+void scan_gives_up_where_the_form_is_not_plain(void**) {
+  assert_string_equal(keys_found(std::string(".include /etc/ssl/more.cnf\n") + kPlain).c_str(), "(read with NCONF)");
+  assert_string_equal(keys_found("openssl_conf = $init\n").c_str(), "(read with NCONF)");
+  std::string continued = std::string(kPlain) + "pkcs11-module-init-args = a \\\n  b = c\n";
+  assert_string_equal(keys_found(continued).c_str(), "(read with NCONF)");
+  std::string quoted = std::string(kPlain) + "[provider_sect]\nhsmprov = \"other\"\n";
+  assert_string_equal(keys_found(quoted).c_str(), "(read with NCONF)");
+}
+
 }  // namespace
 
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(scan_finds_the_keys_of_our_section),
+      cmocka_unit_test(scan_merges_a_section_given_twice),
+      cmocka_unit_test(scan_without_our_provider_finds_nothing),
+      cmocka_unit_test(scan_gives_up_where_the_form_is_not_plain),
       cmocka_unit_test(defaults_use_the_proxy_module), cmocka_unit_test(known_keys_are_read),
       cmocka_unit_test(unknown_key_is_named),          cmocka_unit_test(bad_values_name_their_key),
       cmocka_unit_test(no_module_at_all_is_refused),

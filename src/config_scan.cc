@@ -1,0 +1,91 @@
+// The plain-form config scan: logical lines, sections, keys; the chain
+// openssl_conf -> providers -> provider section, as NCONF would resolve it.
+// Views into the text throughout: this runs in every OpenSSL program.
+#include "config_scan.h"
+
+#include <string_view>
+
+namespace hsmprov {
+namespace {
+
+struct Entry {
+  std::string_view section, key, value;
+  bool plain;  // no quote, backslash or variable in the line; false for a continued line
+};
+
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// No quote, escape or variable: what NCONF would read differently.
+bool plain(std::string_view line) {
+  for (char c : line)
+    if (c == '"' || c == '\'' || c == '\\' || c == '$') return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Every entry of the text with its section; false for a directive.
+bool read_entries(std::string_view text, std::vector<Entry>& entries) {
+  std::string_view section = "default";
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view raw = trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (raw.empty() || raw[0] == '#') continue;  // most of a stock openssl.cnf
+    std::string_view line = trim(raw.substr(0, raw.find('#')));
+    if (line[0] == '.') return false;  // .include, .pragma: NCONF's business
+    if (line[0] == '[') {
+      size_t close = line.find(']');
+      section = close == std::string_view::npos ? std::string_view() : trim(line.substr(1, close - 1));
+      continue;
+    }
+    size_t equals = line.find('=');
+    if (equals == std::string_view::npos) continue;
+    std::string_view value = trim(line.substr(equals + 1));
+    entries.push_back({section, trim(line.substr(0, equals)), value, plain(line)});
+    // A continued value would make its next line look like an entry.
+    if (!value.empty() && value.back() == '\\') entries.push_back({section, {}, {}, false});
+  }
+  return true;
+}
+
+// The last value of `key` in `section` (NCONF keeps the last). Sets doubt
+// when the value, or any line of the section, is not plain.
+std::optional<std::string_view> value_of(const std::vector<Entry>& entries, std::string_view section,
+                                         std::string_view key, bool& doubt) {
+  std::optional<std::string_view> value;
+  for (const Entry& entry : entries) {
+    if (entry.section != section) continue;
+    if (entry.key.empty()) doubt = true;
+    if (entry.key != key) continue;
+    value = entry.value;
+    doubt = doubt || !entry.plain;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> scan_provider_keys(std::string_view text, const std::string& provider_name) {
+  std::vector<Entry> entries;
+  entries.reserve(512);
+  if (!read_entries(text, entries)) return std::nullopt;
+  bool doubt = false;
+  auto init = value_of(entries, "default", "openssl_conf", doubt);
+  auto providers = init ? value_of(entries, *init, "providers", doubt) : std::nullopt;
+  auto own = providers ? value_of(entries, *providers, provider_name, doubt) : std::nullopt;
+  if (doubt) return std::nullopt;
+  std::vector<std::string> keys;
+  for (const Entry& entry : entries) {
+    if (!own || entry.section != *own) continue;
+    if (entry.key.empty()) return std::nullopt;  // a continued line
+    keys.emplace_back(entry.key);
+  }
+  return keys;
+}
+
+}  // namespace hsmprov
