@@ -32,18 +32,23 @@ bool known(const std::string& key) {
   return false;
 }
 
+// A config file's text, or nullopt for a directory, a huge or unreadable
+// file: NCONF says what is wrong with those.
+std::optional<std::string> config_text(const std::string& path) {
+  try {
+    std::optional<Bytes> bytes = read_file(path);
+    if (bytes) return std::string(bytes->begin(), bytes->end());
+  } catch (const Error&) {
+  }
+  return std::nullopt;
+}
+
 // The section's keys from the quick scan (values come from OpenSSL's core),
 // when it can tell and finds no key to refuse; else nullopt.
 std::optional<ConfigValues> scanned_section(const std::string& path, const std::string& provider_name) {
-  std::optional<Bytes> text;
-  try {
-    text = read_file(path);
-  } catch (const Error&) {
-    return std::nullopt;  // a directory, a huge file: NCONF says what is wrong
-  }
+  std::optional<std::string> text = config_text(path);
   if (!text) return std::nullopt;
-  auto keys = scan_provider_keys(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()),
-                                 provider_name);
+  auto keys = scan_provider_keys(*text, provider_name, config_text);
   if (!keys) return std::nullopt;
   ConfigValues values;
   for (const std::string& key : *keys) {

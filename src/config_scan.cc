@@ -1,12 +1,15 @@
-// The plain-form config scan: logical lines, sections, keys; the chain
-// openssl_conf -> providers -> provider section, as NCONF would resolve it.
-// Views into the text throughout: this runs in every OpenSSL program.
+// The plain-form config scan: logical lines, sections, keys, includes of
+// files by absolute path; the chain openssl_conf -> providers -> provider
+// section, as NCONF would resolve it. Views into the texts throughout: this
+// runs in every OpenSSL program that has hsmprov in its config.
 #include "config_scan.h"
 
-#include <string_view>
+#include <deque>
 
 namespace hsmprov {
 namespace {
+
+constexpr int kMaxIncludeDepth = 8;
 
 struct Entry {
   std::string_view section, key, value;
@@ -28,30 +31,56 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Every entry of the text with its section; false for a directive.
-bool read_entries(std::string_view text, std::vector<Entry>& entries) {
-  std::string_view section = "default";
-  while (!text.empty()) {
-    size_t end = text.find('\n');
-    std::string_view raw = trim(text.substr(0, end));
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    if (raw.empty() || raw[0] == '#') continue;  // most of a stock openssl.cnf
-    std::string_view line = trim(raw.substr(0, raw.find('#')));
-    if (line[0] == '.') return false;  // .include, .pragma: NCONF's business
-    if (line[0] == '[') {
-      size_t close = line.find(']');
-      section = close == std::string_view::npos ? std::string_view() : trim(line.substr(1, close - 1));
-      continue;
+class Reader {
+ public:
+  explicit Reader(const ReadInclude& read_include) : read_include_(read_include) {}
+
+  // Appends the entries of `text`, going on in `section`; false when the
+  // text is not plain enough to tell.
+  bool read(std::string_view text, std::string_view& section, int depth) {
+    while (!text.empty()) {
+      size_t end = text.find('\n');
+      std::string_view raw = trim(text.substr(0, end));
+      text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+      if (raw.empty() || raw[0] == '#') continue;  // most of a stock openssl.cnf
+      std::string_view line = trim(raw.substr(0, raw.find('#')));
+      if (line[0] == '.' && !include(line, section, depth)) return false;
+      if (line[0] == '.') continue;
+      if (line[0] == '[') {
+        size_t close = line.find(']');
+        section = close == std::string_view::npos ? std::string_view() : trim(line.substr(1, close - 1));
+        continue;
+      }
+      size_t equals = line.find('=');
+      if (equals == std::string_view::npos) continue;
+      std::string_view value = trim(line.substr(equals + 1));
+      entries.push_back({section, trim(line.substr(0, equals)), value, plain(line)});
+      // A continued value would make its next line look like an entry.
+      if (!value.empty() && value.back() == '\\') entries.push_back({section, {}, {}, false});
     }
-    size_t equals = line.find('=');
-    if (equals == std::string_view::npos) continue;
-    std::string_view value = trim(line.substr(equals + 1));
-    entries.push_back({section, trim(line.substr(0, equals)), value, plain(line)});
-    // A continued value would make its next line look like an entry.
-    if (!value.empty() && value.back() == '\\') entries.push_back({section, {}, {}, false});
+    return true;
   }
-  return true;
-}
+
+  std::vector<Entry> entries;
+
+ private:
+  // ".include /absolute/file" (or "= /absolute/file"), read in place as
+  // NCONF does; a directory, a relative path or a .pragma is NCONF's.
+  bool include(std::string_view line, std::string_view& section, int depth) {
+    static constexpr std::string_view directive = ".include";
+    if (line.substr(0, directive.size()) != directive || depth >= kMaxIncludeDepth || !plain(line)) return false;
+    std::string_view path = trim(line.substr(directive.size()));
+    if (!path.empty() && path[0] == '=') path = trim(path.substr(1));
+    if (path.empty() || path[0] != '/') return false;
+    std::optional<std::string> text = read_include_(std::string(path));
+    if (!text) return false;
+    texts_.push_back(std::move(*text));
+    return read(texts_.back(), section, depth + 1);
+  }
+
+  const ReadInclude& read_include_;
+  std::deque<std::string> texts_;  // the entries point into them
+};
 
 // The last value of `key` in `section` (NCONF keeps the last). Sets doubt
 // when the value, or any line of the section, is not plain.
@@ -70,10 +99,13 @@ std::optional<std::string_view> value_of(const std::vector<Entry>& entries, std:
 
 }  // namespace
 
-std::optional<std::vector<std::string>> scan_provider_keys(std::string_view text, const std::string& provider_name) {
-  std::vector<Entry> entries;
-  entries.reserve(512);
-  if (!read_entries(text, entries)) return std::nullopt;
+std::optional<std::vector<std::string>> scan_provider_keys(std::string_view text, const std::string& provider_name,
+                                                           const ReadInclude& read_include) {
+  Reader reader(read_include);
+  reader.entries.reserve(512);
+  std::string_view section = "default";
+  if (!reader.read(text, section, 0)) return std::nullopt;
+  const std::vector<Entry>& entries = reader.entries;
   bool doubt = false;
   auto init = value_of(entries, "default", "openssl_conf", doubt);
   auto providers = init ? value_of(entries, *init, "providers", doubt) : std::nullopt;

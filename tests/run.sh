@@ -18,7 +18,7 @@ build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
 }
 
 mode=${1:-}
-hsmprov_install_deps
+hsmprov_install_deps tests
 case "$mode" in
   "") build_and_test build OFF ;;
   --sanitize) build_and_test build-sanitize ON ;;

@@ -53,9 +53,10 @@ def make_keys(work: Path, env):
         label = name.lower()
         subprocess.run(["openssl", "genpkey", "-propquery", "provider=hsmprov", "-algorithm", algorithm, "-pkeyopt",
                         option, "-pkeyopt", f"pkcs11_uri:pkcs11:token=bench;object={label}",
-                        "-out", work / f"token-{label}.pem"], env=env, check=True)
+                        "-out", work / f"token-{label}.pem"], env=env, check=True, capture_output=True)
         subprocess.run(["openssl", "genpkey", "-algorithm", algorithm, "-pkeyopt", option,
-                        "-out", work / f"software-{label}.pem"], env=CLIENT_ENV, check=True)
+                        "-out", work / f"software-{label}.pem"], env=CLIENT_ENV, check=True,
+                       capture_output=True)
         for kind in ("token", "software"):
             subprocess.run(["openssl", "req", "-new", "-x509", "-key", work / f"{kind}-{label}.pem", "-subj",
                             "/CN=localhost", "-days", "2", "-out", work / f"{kind}-{label}.crt"], env=env, check=True)

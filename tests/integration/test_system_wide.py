@@ -188,3 +188,57 @@ def test_token_directory_unreadable_for_the_user_is_silent_then_named(token, rea
     assert used.returncode != 0
     assert ("C_Initialize: CKR_GENERAL_ERROR as uid 65534 (nobody); a module that keeps its tokens in files, such as "
             "SoftHSM, fails to start when this user cannot read its config or token directory") in error_text(used)
+
+
+# The layout of Debian's stock /etc/ssl/openssl.cnf as far as providers go
+# (its other sections left out), and the one line the README adds to it.
+STOCK_OPENSSL_CNF = """HOME = .
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+ssl_conf = ssl_sect
+[provider_sect]
+default = default_sect
+[default_sect]
+# activate = 1
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+CipherString = DEFAULT:@SECLEVEL=2
+"""
+
+
+def system_wide_env(token, tmp_path, extra=""):
+    """openssl.cnf ends with `.include hsmprov.cnf`, the README's setup."""
+    included = tmp_path / "hsmprov.cnf"
+    included.write_text(f"""[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+hsmprov = hsmprov_sect
+[default_sect]
+activate = 1
+[hsmprov_sect]
+pkcs11-module-path = {token.module}
+pkcs11-module-token-pin = file:{token.pin_file}
+{extra}
+activate = 1
+""")
+    main = tmp_path / "openssl.cnf"
+    main.write_text(STOCK_OPENSSL_CNF + f".include {included}\n")
+    return dict(token.env, OPENSSL_CONF=str(main))
+
+
+def test_system_wide_include_loads_hsmprov_and_default(token, tmp_path):
+    env = system_wide_env(token, tmp_path)
+    assert_silent(["openssl", "version"], env)
+    listed = run(["openssl", "list", "-providers"], env).stdout.decode()
+    assert "hsmprov" in listed and "default" in listed
+    out = run(["openssl", "pkey", "-in", token.uri(object="wide-ec", type="private"), "-pubout"], env)
+    assert out.stdout == token.public_key_pem("wide-ec")
+
+
+def test_system_wide_include_refuses_an_unknown_key(token, tmp_path):
+    env = system_wide_env(token, tmp_path, extra="pkcs11-module-cache-key = false")
+    listed = run(["openssl", "list", "-providers"], env, check=False)
+    assert "hsmprov: the provider is not loaded: unknown config key 'pkcs11-module-cache-key'" in error_text(listed)

@@ -1,4 +1,6 @@
 // Unit tests: provider config parsing and validation.
+#include <map>
+#include <optional>
 #include <string>
 
 #include "config.h"
@@ -68,8 +70,15 @@ void no_module_at_all_is_refused(void**) {
 
 /* The quick scan of the config file for the keys of our section. */
 
+// Included files, by path, for the scan.
+std::map<std::string, std::string> included;
+
 std::string keys_found(const std::string& text) {
-  auto keys = hsmprov::scan_provider_keys(text, "hsmprov");
+  auto read_include = [](const std::string& path) -> std::optional<std::string> {
+    auto found = included.find(path);
+    return found == included.end() ? std::nullopt : std::optional<std::string>(found->second);
+  };
+  auto keys = hsmprov::scan_provider_keys(text, "hsmprov", read_include);
   if (!keys) return "(read with NCONF)";
   std::string joined;
   for (const std::string& key : *keys) joined += (joined.empty() ? "" : ",") + key;
@@ -109,9 +118,23 @@ void scan_without_our_provider_finds_nothing(void**) {
   assert_string_equal(keys_found("# no config at all\n").c_str(), "");
 }
 
+// The system-wide setup the README gives: one .include line at the end of
+// a stock openssl.cnf, whose sections merge with the file's own.
+void scan_reads_an_included_file(void**) {
+  included["/etc/ssl/hsmprov.cnf"] =
+      "[openssl_init]\nproviders = provider_sect\n[provider_sect]\nhsmprov = hsmprov_sect\n"
+      "[hsmprov_sect]\npkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so\nactivate = 1\n";
+  std::string stock = "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\nssl_conf = ssl_sect\n"
+                      "[provider_sect]\ndefault = default_sect\n[default_sect]\n# activate = 1\n";
+  assert_string_equal(keys_found(stock + ".include /etc/ssl/hsmprov.cnf\n").c_str(), "pkcs11-module-path,activate");
+  assert_string_equal(keys_found(stock + ".include = /etc/ssl/hsmprov.cnf\n").c_str(), "pkcs11-module-path,activate");
+}
+
 // Where the plain form ends, NCONF reads the file.
 void scan_gives_up_where_the_form_is_not_plain(void**) {
-  assert_string_equal(keys_found(std::string(".include /etc/ssl/more.cnf\n") + kPlain).c_str(), "(read with NCONF)");
+  assert_string_equal(keys_found(std::string(".include /etc/ssl/absent.cnf\n") + kPlain).c_str(), "(read with NCONF)");
+  assert_string_equal(keys_found(std::string(".include relative.cnf\n") + kPlain).c_str(), "(read with NCONF)");
+  assert_string_equal(keys_found(std::string(".pragma dollarid:true\n") + kPlain).c_str(), "(read with NCONF)");
   assert_string_equal(keys_found("openssl_conf = $init\n").c_str(), "(read with NCONF)");
   std::string continued = std::string(kPlain) + "pkcs11-module-init-args = a \\\n  b = c\n";
   assert_string_equal(keys_found(continued).c_str(), "(read with NCONF)");
@@ -126,6 +149,7 @@ int main() {
       cmocka_unit_test(scan_finds_the_keys_of_our_section),
       cmocka_unit_test(scan_merges_a_section_given_twice),
       cmocka_unit_test(scan_without_our_provider_finds_nothing),
+      cmocka_unit_test(scan_reads_an_included_file),
       cmocka_unit_test(scan_gives_up_where_the_form_is_not_plain),
       cmocka_unit_test(defaults_use_the_proxy_module), cmocka_unit_test(known_keys_are_read),
       cmocka_unit_test(unknown_key_is_named),          cmocka_unit_test(bad_values_name_their_key),
