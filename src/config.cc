@@ -43,17 +43,17 @@ std::optional<std::string> config_text(const std::string& path) {
   return std::nullopt;
 }
 
-// The section's keys from the quick scan (values come from OpenSSL's core),
-// when it can tell and finds no key to refuse; else nullopt.
+// The section from the quick scan, when it can tell and finds no key to
+// refuse; else nullopt.
 std::optional<ConfigValues> scanned_section(const std::string& path, const std::string& provider_name) {
   std::optional<std::string> text = config_text(path);
   if (!text) return std::nullopt;
-  auto keys = scan_provider_keys(*text, provider_name, config_text);
-  if (!keys) return std::nullopt;
+  auto entries = scan_provider_section(*text, provider_name, config_text);
+  if (!entries) return std::nullopt;
   ConfigValues values;
-  for (const std::string& key : *keys) {
+  for (const auto& [key, value] : *entries) {
     if (!known(key)) return std::nullopt;  // NCONF decides what is refused
-    values[key] = "";
+    values[key] = value;
   }
   return values;
 }

@@ -99,8 +99,8 @@ std::optional<std::string_view> value_of(const std::vector<Entry>& entries, std:
 
 }  // namespace
 
-std::optional<std::vector<std::string>> scan_provider_keys(std::string_view text, const std::string& provider_name,
-                                                           const ReadInclude& read_include) {
+std::optional<ScannedSection> scan_provider_section(std::string_view text, const std::string& provider_name,
+                                                    const ReadInclude& read_include) {
   Reader reader(read_include);
   reader.entries.reserve(512);
   std::string_view section = "default";
@@ -111,13 +111,13 @@ std::optional<std::vector<std::string>> scan_provider_keys(std::string_view text
   auto providers = init ? value_of(entries, *init, "providers", doubt) : std::nullopt;
   auto own = providers ? value_of(entries, *providers, provider_name, doubt) : std::nullopt;
   if (doubt) return std::nullopt;
-  std::vector<std::string> keys;
+  ScannedSection section_entries;
   for (const Entry& entry : entries) {
     if (!own || entry.section != *own) continue;
-    if (entry.key.empty()) return std::nullopt;  // a continued line
-    keys.emplace_back(entry.key);
+    if (!entry.plain) return std::nullopt;  // a quote, variable or continued line: NCONF's reading
+    section_entries.emplace_back(entry.key, entry.value);
   }
-  return keys;
+  return section_entries;
 }
 
 }  // namespace hsmprov

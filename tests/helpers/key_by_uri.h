@@ -1,13 +1,16 @@
 // Shared by the test and benchmark programs: the first private key a URI
-// gives through OSSL_STORE (the provider comes from OPENSSL_CONF).
+// gives through OSSL_STORE (the provider comes from OPENSSL_CONF, or from
+// the config loaded into `libctx`), and a key's public half as a software
+// key of OpenSSL's default provider.
 #pragma once
 
 #include <openssl/evp.h>
 #include <openssl/store.h>
+#include <openssl/x509.h>
 
 // nullptr when the URI gives no private key.
-inline EVP_PKEY* load_private_key(const char* uri) {
-  OSSL_STORE_CTX* store = OSSL_STORE_open(uri, nullptr, nullptr, nullptr, nullptr);
+inline EVP_PKEY* load_private_key(const char* uri, OSSL_LIB_CTX* libctx = nullptr) {
+  OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri, libctx, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
   EVP_PKEY* key = nullptr;
   while (store != nullptr && key == nullptr && !OSSL_STORE_eof(store)) {
     OSSL_STORE_INFO* info = OSSL_STORE_load(store);
@@ -16,4 +19,14 @@ inline EVP_PKEY* load_private_key(const char* uri) {
   }
   OSSL_STORE_close(store);
   return key;
+}
+
+// nullptr when the key cannot be encoded and read back.
+inline EVP_PKEY* software_public_key(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int size = i2d_PUBKEY(key, &der);
+  const unsigned char* p = der;
+  EVP_PKEY* pub = size > 0 ? d2i_PUBKEY_ex(nullptr, &p, size, nullptr, "provider=default") : nullptr;
+  OPENSSL_free(der);
+  return pub;
 }

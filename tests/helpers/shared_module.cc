@@ -9,23 +9,11 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/store.h>
 
+#include "helpers/key_by_uri.h"
 #include "helpers/raw_token.h"
 
 namespace {
-
-EVP_PKEY* load_key(OSSL_LIB_CTX* libctx, const char* uri) {
-  OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri, libctx, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-  EVP_PKEY* key = nullptr;
-  while (store != nullptr && key == nullptr && !OSSL_STORE_eof(store)) {
-    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
-    if (info != nullptr && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key = OSSL_STORE_INFO_get1_PKEY(info);
-    OSSL_STORE_INFO_free(info);
-  }
-  OSSL_STORE_close(store);
-  return key;
-}
 
 bool sign_once(OSSL_LIB_CTX* libctx, EVP_PKEY* key) {
   unsigned char sig[1024];
@@ -52,7 +40,7 @@ int main(int argc, char** argv) {
     ERR_print_errors_fp(stderr);
     return 2;
   }
-  EVP_PKEY* key = load_key(libctx, argv[4]);
+  EVP_PKEY* key = load_private_key(argv[4], libctx);
   bool signed_ok = key != nullptr && sign_once(libctx, key);
   if (!signed_ok) ERR_print_errors_fp(stderr);
   EVP_PKEY_free(key);

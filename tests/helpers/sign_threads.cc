@@ -28,16 +28,6 @@
 
 namespace {
 
-// The public half as a software key of the default provider.
-EVP_PKEY* software_public_key(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  int size = i2d_PUBKEY(key, &der);
-  const unsigned char* p = der;
-  EVP_PKEY* pub = size > 0 ? d2i_PUBKEY_ex(nullptr, &p, size, nullptr, "provider=default") : nullptr;
-  OPENSSL_free(der);
-  return pub;
-}
-
 // Signs with a new context, or re-initialises `reused` (set up on the first
 // call) without a key; then verifies with the default provider.
 bool sign_and_verify(EVP_PKEY* key, EVP_PKEY* pub, const std::string& message, EVP_MD_CTX* reused = nullptr) {

@@ -24,15 +24,6 @@ namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-EVP_PKEY* public_half(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  int size = i2d_PUBKEY(key, &der);
-  const unsigned char* p = der;
-  EVP_PKEY* pub = size > 0 ? d2i_PUBKEY_ex(nullptr, &p, size, nullptr, "provider=default") : nullptr;
-  OPENSSL_free(der);
-  return pub;
-}
-
 Bytes encrypt(EVP_PKEY* pub, const Bytes& message, int padding) {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pub, "provider=default");
   Bytes out(static_cast<size_t>(EVP_PKEY_get_size(pub)));
@@ -101,7 +92,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   EVP_PKEY* key = load_private_key(argv[1]);
-  EVP_PKEY* pub = key ? public_half(key) : nullptr;
+  EVP_PKEY* pub = key ? software_public_key(key) : nullptr;
   if (pub == nullptr) {
     ERR_print_errors_fp(stderr);
     return 2;

@@ -168,26 +168,30 @@ def test_missing_pin_file_costs_nothing_until_a_private_key_is_used(token, tmp_p
     assert "cannot read the PIN file '/nonexistent/token.pin': No such file or directory" in error_text(used)
 
 
+def first_use_as_nobody(token, env):
+    """Silent for a program that uses no token key; the first use fails: its error."""
+    assert_silent(["openssl", "version"], env, user="nobody")
+    used = as_nobody(["openssl", "storeutl", token.uri(type="cert")], env, check=False)
+    assert used.returncode != 0
+    return error_text(used)
+
+
 def test_token_unreadable_for_the_user_is_silent_then_named(token, readable_dir):
     # SoftHSM can list the token directory but not the token in it (root's, 0700).
     (readable_dir / "tokens").mkdir()
     shutil.copytree(token.tmp / "tokens", readable_dir / "tokens", dirs_exist_ok=True)
     (readable_dir / "tokens").chmod(0o755)
     env = broken_env(token, readable_dir, f"directories.tokendir = {readable_dir}/tokens\nobjectstore.backend = file\n")
-    assert_silent(["openssl", "version"], env, user="nobody")
-    used = as_nobody(["openssl", "storeutl", token.uri(type="cert")], env, check=False)
-    assert used.returncode != 0
     assert ("no token matches the pkcs11: URI; module '/usr/lib/softhsm/libsofthsm2.so' shows 1 slot to uid 65534 "
-            "(nobody): 1 uninitialised token; if the token exists, check that this user can read it") in error_text(used)
+            "(nobody): 1 uninitialised token; if the token exists, check that this user can read it"
+            ) in first_use_as_nobody(token, env)
 
 
 def test_token_directory_unreadable_for_the_user_is_silent_then_named(token, readable_dir):
     env = broken_env(token, readable_dir, f"directories.tokendir = {token.tmp}/tokens\nobjectstore.backend = file\n")
-    assert_silent(["openssl", "version"], env, user="nobody")
-    used = as_nobody(["openssl", "storeutl", token.uri(type="cert")], env, check=False)
-    assert used.returncode != 0
     assert ("C_Initialize: CKR_GENERAL_ERROR as uid 65534 (nobody); a module that keeps its tokens in files, such as "
-            "SoftHSM, fails to start when this user cannot read its config or token directory") in error_text(used)
+            "SoftHSM, fails to start when this user cannot read its config or token directory"
+            ) in first_use_as_nobody(token, env)
 
 
 # The layout of Debian's stock /etc/ssl/openssl.cnf as far as providers go

@@ -78,10 +78,10 @@ std::string keys_found(const std::string& text) {
     auto found = included.find(path);
     return found == included.end() ? std::nullopt : std::optional<std::string>(found->second);
   };
-  auto keys = hsmprov::scan_provider_keys(text, "hsmprov", read_include);
-  if (!keys) return "(read with NCONF)";
+  auto entries = hsmprov::scan_provider_section(text, "hsmprov", read_include);
+  if (!entries) return "(read with NCONF)";
   std::string joined;
-  for (const std::string& key : *keys) joined += (joined.empty() ? "" : ",") + key;
+  for (const auto& [key, value] : *entries) joined += (joined.empty() ? "" : ",") + key;
   return joined;
 }
 
@@ -106,6 +106,9 @@ const char* const kPlain =
 
 void scan_finds_the_keys_of_our_section(void**) {
   assert_string_equal(keys_found(kPlain).c_str(), "pkcs11-module-path,pkcs11-modul-path,activate");
+  auto entries = hsmprov::scan_provider_section(kPlain, "hsmprov", nullptr);
+  assert_true(entries.has_value());
+  assert_string_equal((*entries)[0].second.c_str(), "/usr/lib/softhsm/libsofthsm2.so");
 }
 
 void scan_merges_a_section_given_twice(void**) {
@@ -140,6 +143,8 @@ void scan_gives_up_where_the_form_is_not_plain(void**) {
   assert_string_equal(keys_found(continued).c_str(), "(read with NCONF)");
   std::string quoted = std::string(kPlain) + "[provider_sect]\nhsmprov = \"other\"\n";
   assert_string_equal(keys_found(quoted).c_str(), "(read with NCONF)");
+  std::string nss = std::string(kPlain) + "pkcs11-module-init-args = configdir='sql:/db' certPrefix=''\n";
+  assert_string_equal(keys_found(nss).c_str(), "(read with NCONF)");
 }
 
 }  // namespace
