@@ -10,8 +10,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 source "$root/scripts/install-deps.sh"
 
+builds=${HSMPROV_BUILD_ROOT:-$root}  # where the build directories go
+
 build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
-  local dir="$root/$1"
+  local dir="$builds/$1"
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_SANITIZE="$2" >/dev/null
   cmake --build "$dir" -j"$(nproc)"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure

@@ -190,6 +190,27 @@ def error_text(result) -> str:
     return result.stderr.decode(errors="replace")
 
 
+def printed(result) -> str:
+    """Both streams: OpenSSL 3.5 moved messages such as `req -verify`'s
+    "verify OK" from stderr to stdout."""
+    return (result.stdout + result.stderr).decode(errors="replace")
+
+
+def common_name(subject_line: str) -> str:
+    """The CN of `openssl x509 -subject` output, as OpenSSL 3.0 ("CN = x")
+    and 3.5 ("CN=x") print it."""
+    match = re.search(r"CN\s*=\s*([^,/\n]+)", subject_line)
+    return match.group(1).strip() if match else ""
+
+
+def signature_family(s_client_output: str) -> str:
+    """"rsa-pss" or "ecdsa" from s_client's "Signature type:", which OpenSSL
+    3.0 prints as RSA-PSS/ECDSA and 3.5 as rsa_pss_rsae_sha256/ecdsa_secp256r1_sha256."""
+    match = re.search(r"Signature type: (\S+)", s_client_output)
+    name = match.group(1).lower() if match else ""
+    return "rsa-pss" if "pss" in name else "ecdsa" if name.startswith("ecdsa") else name
+
+
 def der(tag, content: bytes) -> bytes:
     n = len(content)
     length = bytes([n]) if n < 128 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(

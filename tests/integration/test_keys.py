@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 
 import pytest
 
-from conftest import BUILD, error_text, run
+from conftest import BUILD, error_text, run, signature_family
 
 KEYS = {  # label: genpkey options
     "rsa2048": ("RSA", "-pkeyopt", "rsa_keygen_bits:2048"),
@@ -44,8 +44,10 @@ def public_pem(token, label):
 def self_signed(token, label):
     path = token.tmp / f"{label}.crt"
     if not path.exists():
+        # A CA's extensions, which OpenSSL 3.5's req -x509 no longer adds by itself.
         token.openssl("req", "-new", "-x509", "-key", key(token, label), "-subj", f"/CN={label}", "-days", "2",
-                      "-out", path)
+                      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,"
+                      "digitalSignature", "-out", path)
     return path
 
 
@@ -209,7 +211,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("label, signature", [("rsa2048", "RSA-PSS"), ("p256", "ECDSA")])
+@pytest.mark.parametrize("label, signature", [("rsa2048", "rsa-pss"), ("p256", "ecdsa")])
 def test_s_server_tls13_handshake(token, label, signature):
     cert, port = self_signed(token, label), free_port()
     server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-key", key(token, label),
@@ -224,7 +226,7 @@ def test_s_server_tls13_handshake(token, label, signature):
         out, err = server.communicate(timeout=30)
     text = client.stdout.decode() + client.stderr.decode()
     assert "Protocol version: TLSv1.3" in text
-    assert f"Signature type: {signature}" in text
+    assert signature_family(text) == signature
     assert "Verification: OK" in text
 
 

@@ -1,6 +1,7 @@
 """Issue 2, point 1: loading, installation and configuration of the provider."""
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import BUILD, error_text, run, sanitizer_env
@@ -96,6 +97,16 @@ def test_pin_from_openssl_passphrase_prompt(softhsm, tmp_path):
     assert out.stdout == softhsm.public_key_pem("prompted")
 
 
+def wait_for_echo_off(fd, seconds=20.0):
+    """OpenSSL prints its prompt before it turns the terminal's echo off:
+    typing at the prompt alone races it (the PIN was echoed 3 runs in 10)."""
+    import termios
+    deadline = time.monotonic() + seconds
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        assert time.monotonic() < deadline, "the terminal's echo never went off"
+        time.sleep(0.01)
+
+
 def test_pin_typed_at_the_terminal(softhsm, tmp_path):
     """A real pseudo-terminal: OpenSSL's prompt names the token, the PIN typed there logs in."""
     import pty
@@ -108,6 +119,7 @@ def test_pin_typed_at_the_terminal(softhsm, tmp_path):
     transcript = b""
     while b"pass phrase" not in transcript.lower():
         transcript += os.read(fd, 1024)
+    wait_for_echo_off(fd)
     os.write(fd, softhsm.pin.encode() + b"\n")
     try:
         while True:

@@ -2,7 +2,7 @@
 cannot, such as RSA-OAEP with SHA-256."""
 import pytest
 
-from conftest import run
+from conftest import printed, run
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_store_lists_nss_keys(token):
 def test_csr_signed_on_nss(token, label):
     csr = token.tmp / f"{label}.csr"
     token.openssl("req", "-new", "-key", token.uri(object=label, type="private"), "-subj", "/CN=nss", "-out", csr)
-    assert b"verify OK" in run(["openssl", "req", "-in", csr, "-verify", "-noout"], {"PATH": "/usr/bin:/bin"}).stderr
+    assert "verify OK" in printed(run(["openssl", "req", "-in", csr, "-verify", "-noout"], {"PATH": "/usr/bin:/bin"}))
 
 
 def test_cms_decrypt_rsa_oaep_sha256(token):

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import pkc_vectors as vectors
-from conftest import BUILD, ROOT, run, sanitizer_env
+from conftest import BUILD, ROOT, common_name, run, sanitizer_env
 
 DATA = ROOT / "tests" / "data" / "luna-pkc"
 ROOTS = ROOT / "data" / "luna-roots.pem"
@@ -39,7 +39,7 @@ def test_storeutl_lists_the_chain(env, name, count):
                                         ("ecc-pkc.p7b", "43000000ae000002d6f30700")])
 def test_x509_prints_the_leaf(env, name, ouid):
     out = ossl(env, "x509", "-in", f"pkc:{DATA / name}", "-noout", "-subject").stdout.decode()
-    assert f"CN = {ouid}" in out
+    assert common_name(out) == ouid
 
 
 @pytest.mark.parametrize("name", ["rsa-pkc.p7b", "ecc-pkc.p7b"])
@@ -52,7 +52,7 @@ def test_openssl_verify_against_pinned_roots(env, name):
 def test_stock_openssl_fails_on_the_files_without_us():
     bare = dict(os.environ, OPENSSL_CONF="/dev/null")
     out = run(["openssl", "storeutl", "-certs", DATA / "rsa-pkc.p7b"], bare, check=False).stdout.decode()
-    assert "Total found: 0" in out
+    assert "BEGIN CERTIFICATE" not in out  # 3.0 says "Total found: 0"; 3.5 says nothing
 
 
 @pytest.mark.parametrize("name, csr", [("rsa-pkc.p7b", "rsa-test.csr"), ("ecc-pkc.p7b", "ecc-test.csr")])
