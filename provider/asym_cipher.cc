@@ -162,7 +162,10 @@ int decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize, cons
       *outlen = static_cast<size_t>(EVP_PKEY_get_size(ctx->key->public_key()));
       return 1;
     }
-    return copy_out(decrypt_with_token(*ctx->key, ctx->settings, in, inlen), out, outlen, outsize);
+    Bytes plain = decrypt_with_token(*ctx->key, ctx->settings, in, inlen);
+    int ok = copy_out(plain, out, outlen, outsize);
+    OPENSSL_cleanse(plain.data(), plain.size());  // a premaster, a content key: no copy left behind
+    return ok;
   });
 }
 

@@ -13,7 +13,7 @@ constexpr int kMaxIncludeDepth = 8;
 
 struct Entry {
   std::string_view section, key, value;
-  bool plain;  // no quote, backslash or variable in the line; false for a continued line
+  bool plain;  // no quote, backslash or variable in the line
 };
 
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -38,10 +38,15 @@ class Reader {
   // Appends the entries of `text`, going on in `section`; false when the
   // text is not plain enough to tell.
   bool read(std::string_view text, std::string_view& section, int depth) {
+    static constexpr std::string_view bom = "\xEF\xBB\xBF";  // NCONF skips it
+    if (text.substr(0, bom.size()) == bom) text.remove_prefix(bom.size());
     while (!text.empty()) {
       size_t end = text.find('\n');
       std::string_view raw = trim(text.substr(0, end));
       text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+      // NCONF joins a line ending in a backslash with the next before it
+      // strips comments: even a comment can swallow the next line.
+      if (!raw.empty() && raw.back() == '\\') return false;
       if (raw.empty() || raw[0] == '#') continue;  // most of a stock openssl.cnf
       std::string_view line = trim(raw.substr(0, raw.find('#')));
       if (line[0] == '.' && !include(line, section, depth)) return false;
@@ -53,10 +58,9 @@ class Reader {
       }
       size_t equals = line.find('=');
       if (equals == std::string_view::npos) continue;
-      std::string_view value = trim(line.substr(equals + 1));
-      entries.push_back({section, trim(line.substr(0, equals)), value, plain(line)});
-      // A continued value would make its next line look like an entry.
-      if (!value.empty() && value.back() == '\\') entries.push_back({section, {}, {}, false});
+      std::string_view key = trim(line.substr(0, equals));
+      if (key.find("::") != std::string_view::npos) return false;  // another section's key
+      entries.push_back({section, key, trim(line.substr(equals + 1)), plain(line)});
     }
     return true;
   }
@@ -89,7 +93,7 @@ std::optional<std::string_view> value_of(const std::vector<Entry>& entries, std:
   std::optional<std::string_view> value;
   for (const Entry& entry : entries) {
     if (entry.section != section) continue;
-    if (entry.key.empty()) doubt = true;
+    if (entry.key.empty()) doubt = true;  // " = value": NCONF's to judge
     if (entry.key != key) continue;
     value = entry.value;
     doubt = doubt || !entry.plain;
@@ -114,7 +118,7 @@ std::optional<ScannedSection> scan_provider_section(std::string_view text, const
   ScannedSection section_entries;
   for (const Entry& entry : entries) {
     if (!own || entry.section != *own) continue;
-    if (!entry.plain) return std::nullopt;  // a quote, variable or continued line: NCONF's reading
+    if (!entry.plain) return std::nullopt;  // a quote, an escape or a variable: NCONF's reading
     section_entries.emplace_back(entry.key, entry.value);
   }
   return section_entries;

@@ -45,6 +45,7 @@ Pin Pin::from_spec(const std::string& spec) {
   }
   if (length > 0 && buffer[length - 1] == '\n') --length;
   if (length > 0 && buffer[length - 1] == '\r') --length;
+  if (length == 0) fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is empty");
   Pin pin;
   try {
     pin.assign(buffer, length);

@@ -112,9 +112,11 @@ std::shared_ptr<Key> Key::from_public(KeyType type, EvpPkeyPtr public_key) {
 }
 
 Key::~Key() {
-  // A forked child that has not used the module since holds the parent's
-  // handles; at exit the module may be gone (see process_is_exiting()).
-  if (copies_ && (core_->fork_pending() || process_is_exiting())) copies_->keep_at_destruction();
+  // After a fork this key has not been used since, its handles are the
+  // parent's: in the child they may name other objects. At exit the module
+  // may be gone (see process_is_exiting()).
+  bool stale = core_ != nullptr && (core_->fork_pending() || generation_ != core_->generation());
+  if (copies_ && (stale || process_is_exiting())) copies_->keep_at_destruction();
 }
 
 std::string Key::uri() const {
@@ -149,12 +151,16 @@ CK_OBJECT_HANDLE Key::current_object(unsigned generation) {
 CK_OBJECT_HANDLE Key::handle_for_use() {
   core_->reinitialize_if_forked();
   unsigned generation = core_->generation();
-  CK_OBJECT_HANDLE ready = ready_.load(std::memory_order_acquire);
-  if (ready != CK_INVALID_HANDLE && ready_generation_.load(std::memory_order_acquire) == generation) return ready;
+  // The generation is published after the handle and read before it: a
+  // handle read after a matching generation is that generation's.
+  if (ready_generation_.load(std::memory_order_acquire) == generation) {
+    CK_OBJECT_HANDLE ready = ready_.load(std::memory_order_acquire);
+    if (ready != CK_INVALID_HANDLE) return ready;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
-  ready = current_object(generation);
-  ready_generation_.store(generation, std::memory_order_release);
+  CK_OBJECT_HANDLE ready = current_object(generation);
   ready_.store(ready, std::memory_order_release);
+  ready_generation_.store(generation, std::memory_order_release);
   return ready;
 }
 

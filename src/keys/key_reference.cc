@@ -83,8 +83,9 @@ std::optional<Bytes> read_key_reference_block(BIO* in) {
   char* header = nullptr;
   unsigned char* body = nullptr;
   long size = 0;
+  if (start < 0 || BIO_seek(in, start) < 0) fail(HSMPROV_R_INTERNAL, "cannot go back to the start of the " + label);
   ERR_set_mark();
-  bool read = BIO_seek(in, start) >= 0 && PEM_read_bio(in, &name, &header, &body, &size) == 1;
+  bool read = PEM_read_bio(in, &name, &header, &body, &size) == 1;
   ERR_pop_to_mark();
   if (!read) fail(HSMPROV_R_INVALID_ARGUMENT, "the " + label + " block is damaged");
   Bytes der(body, body + size);

@@ -11,6 +11,11 @@ namespace {
 // The slot this thread used last: it finds its own copy first.
 thread_local size_t preferred_slot = 0;
 
+bool copy_refused(CK_RV rv) {
+  return rv == CKR_ACTION_PROHIBITED || rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_ATTRIBUTE_READ_ONLY ||
+         rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT;
+}
+
 }  // namespace
 
 KeySession::KeySession(KeySession&& other) noexcept
@@ -56,10 +61,14 @@ std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, con
       CK_BBOOL no = CK_FALSE;
       CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
       CK_RV rv = call(token_.fn()->C_CopyObject, session.handle(), original, &session_object, 1, &slot.copy);
+      if (log::level() >= 2) log::write(2, where + ": C_CopyObject: " + ckr_name(rv));
       if (rv != CKR_OK) {
-        // A token may forbid copies (CKA_COPYABLE false): use the token object.
+        // This operation uses the token object. A token that forbids copies
+        // (CKA_COPYABLE false) is not asked again; after any other failure
+        // (memory, sessions, a device error) the next operation asks again.
+        if (copy_refused(rv)) refused_ = true;
         log::write(1, where + ": no session copy (" + ckr_name(rv) + "), using the token object");
-        refused_ = true;
+        token_.note_failure(session, rv);
         slot.state.store(kEmpty, std::memory_order_release);
         return std::nullopt;
       }

@@ -58,10 +58,12 @@ std::string process_user() {
 }
 
 void check(CK_RV rv, const char* function, const std::string& where) {
-  if (log::level() >= 2) log::write(2, where + ": " + function + ": " + ckr_name(rv));
-  if (rv == CKR_OK) return;
+  if (rv == CKR_OK) {
+    if (log::level() >= 2) log::write(2, where + ": " + function + ": CKR_OK");
+    return;
+  }
   std::string message = where + ": " + function + ": " + ckr_name(rv);
-  log::write(1, message);
+  log::write(1, message);  // failures at level 1, once
   fail(HSMPROV_R_PKCS11, message);
 }
 
@@ -115,8 +117,9 @@ void Module::initialize() {
 void Module::check_initialized(CK_RV rv, const char* when) {
   if (rv == CKR_OK) return check(rv, "C_Initialize", where() + when);  // logs the call
   std::string message = where() + when + ": C_Initialize: " + ckr_name(rv) + " as " + process_user() +
-                        "; a module that keeps its tokens in files, such as SoftHSM, fails to start when this user "
-                        "cannot read its config or token directory";
+                        "; if the module keeps its tokens in files (SoftHSM does), check that this user can read "
+                        "its config and token directory";
+  if (rv == CKR_ARGUMENTS_BAD) message += "; check pkcs11-module-init-args";
   log::write(1, message);
   fail(HSMPROV_R_PKCS11, message);
 }
@@ -137,7 +140,6 @@ void Module::reinitialize_after_fork() {
     rv = call_initialize();
   }
   check_initialized(rv, " after fork");
-  we_initialized_ = true;
 }
 
 Module::~Module() {

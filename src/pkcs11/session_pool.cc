@@ -33,11 +33,18 @@ Session SessionPool::take_or_open() {
 }
 
 void SessionPool::prepare() {
-  if (anchored_ && (!login_wanted_ || logged_in_)) return;  // atomics: no lock on every acquire
+  // Atomics: no lock on every acquire.
+  if (anchored_ && !anchor_suspect_ && (!login_wanted_ || logged_in_)) return;
   std::lock_guard<std::mutex> setup(setup_mutex_);
-  if (anchor_ == CK_INVALID_HANDLE) {
+  if (anchor_ == CK_INVALID_HANDLE || anchor_suspect_) {
+    CK_SESSION_HANDLE old = anchor_;
     anchor_ = ops_.open();
     anchored_ = true;
+    anchor_suspect_ = false;
+    if (old != CK_INVALID_HANDLE) {
+      ops_.close(old);
+      logged_in_ = false;  // it may have gone with the old anchor; logging in again is harmless
+    }
   }
   if (login_wanted_ && !logged_in_) {
     ops_.login(anchor_);
@@ -82,6 +89,10 @@ void SessionPool::login_lost() {
   std::lock_guard<std::mutex> lock(mutex_);
   logged_in_ = false;
 }
+
+void SessionPool::login_refused() { login_wanted_ = false; }
+
+void SessionPool::anchor_lost() { anchor_suspect_ = true; }
 
 bool SessionPool::logged_in() const {
   std::lock_guard<std::mutex> lock(mutex_);

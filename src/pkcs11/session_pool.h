@@ -66,6 +66,13 @@ class SessionPool {
   void forget_all();
   // The user was logged out behind our back (CKR_USER_NOT_LOGGED_IN).
   void login_lost();
+  // The token refused the PIN: no login on every acquire until a new one
+  // is required (a wrong PIN tried again and again locks a token).
+  void login_refused();
+  // A session failed as if the device went away: the anchor may be gone
+  // too. The next acquire opens a new one (and logs in on it) before it
+  // closes the old, so that at least one session stays open.
+  void anchor_lost();
 
   bool logged_in() const;
   size_t open_count() const;  // the anchor included
@@ -84,6 +91,7 @@ class SessionPool {
   std::vector<CK_SESSION_HANDLE> idle_;
   size_t open_ = 0;  // working sessions: idle and in use
   std::atomic<bool> anchored_{false};
+  std::atomic<bool> anchor_suspect_{false};
   std::atomic<bool> login_wanted_{false};
   std::atomic<bool> logged_in_{false};
   unsigned generation_ = 0;

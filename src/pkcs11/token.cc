@@ -7,6 +7,21 @@
 #include "error.h"
 
 namespace hsmprov {
+namespace {
+
+bool pin_refused(CK_RV rv) {
+  return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED ||
+         rv == CKR_PIN_LOCKED;
+}
+
+// The session is gone, and with a device error or removal every other
+// session of the token likely too.
+bool is_session_failure(CK_RV rv) {
+  return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
+         rv == CKR_DEVICE_ERROR || rv == CKR_TOKEN_NOT_PRESENT;
+}
+
+}  // namespace
 
 std::string trimmed(const unsigned char* padded, size_t size) {
   std::string s(reinterpret_cast<const char*>(padded), size);
@@ -40,21 +55,44 @@ bool Token::has_mechanism(CK_MECHANISM_TYPE mechanism) const {
   return std::find(mechanisms_.begin(), mechanisms_.end(), mechanism) != mechanisms_.end();
 }
 
+CK_SLOT_INFO Token::slot_info() const {
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  return slot_info_;
+}
+
 void Token::authenticate(Pin pin) {
   if (pool_.logged_in()) return;
-  pin_ = std::move(pin);
+  {
+    std::lock_guard<std::mutex> lock(pin_mutex_);
+    pin_ = std::move(pin);
+  }
   pool_.require_login();
 }
 
 Session Token::session() {
-  if (lost()) fail(HSMPROV_R_NOT_FOUND, lost_);
+  if (lost_) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    fail(HSMPROV_R_NOT_FOUND, lost_reason_);
+  }
   return pool_.acquire();
 }
 
 void Token::rebind(CK_SLOT_ID slot) {
+  CK_SLOT_INFO info;
+  check(call(fn()->C_GetSlotInfo, slot, &info), "C_GetSlotInfo", where());
+  // Sessions on the slot it left are void.
+  if (slot != slot_) pool_.forget_all();
+  std::lock_guard<std::mutex> lock(state_mutex_);
   slot_ = slot;
-  lost_.clear();
-  check(call(fn()->C_GetSlotInfo, slot, &slot_info_), "C_GetSlotInfo", where());
+  slot_info_ = info;
+  lost_ = false;
+  lost_reason_.clear();
+}
+
+void Token::lose(const std::string& why) {
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  lost_reason_ = why;
+  lost_ = true;
 }
 
 CK_SESSION_HANDLE Token::open() {
@@ -64,12 +102,25 @@ CK_SESSION_HANDLE Token::open() {
   return h;
 }
 
-void Token::close(CK_SESSION_HANDLE h) { call(fn()->C_CloseSession, h); }
+void Token::close(CK_SESSION_HANDLE h) {
+  // A parent's session after fork, or any at exit: not ours to close.
+  if (module_.forked() || process_is_exiting()) return;
+  call(fn()->C_CloseSession, h);
+}
 
 void Token::do_login(CK_SESSION_HANDLE h, CK_USER_TYPE user) {
+  std::lock_guard<std::mutex> lock(pin_mutex_);
   if (pin_.empty()) fail(HSMPROV_R_PIN, where() + ": a PIN is needed and none was given");
   CK_RV rv = call(fn()->C_Login, h, user, const_cast<CK_UTF8CHAR*>(pin_.data()), pin_.size());
   if (rv == CKR_USER_ALREADY_LOGGED_IN) return;
+  if (pin_refused(rv)) {
+    // Not again with the same PIN on every operation: each wrong try
+    // counts toward locking the token. The next key load brings a PIN.
+    pin_ = Pin();
+    pool_.login_refused();
+  } else if (is_session_failure(rv)) {
+    pool_.anchor_lost();
+  }
   check(rv, "C_Login", where());
 }
 
@@ -78,19 +129,11 @@ void Token::login(CK_SESSION_HANDLE h) { do_login(h, CKU_USER); }
 void Token::context_login(CK_SESSION_HANDLE session) { do_login(session, CKU_CONTEXT_SPECIFIC); }
 
 void Token::note_failure(Session& session, CK_RV rv) {
-  switch (rv) {
-    case CKR_SESSION_HANDLE_INVALID:
-    case CKR_SESSION_CLOSED:
-    case CKR_DEVICE_REMOVED:
-    case CKR_DEVICE_ERROR:
-    case CKR_TOKEN_NOT_PRESENT:
-      session.mark_broken();
-      break;
-    case CKR_USER_NOT_LOGGED_IN:
-      pool_.login_lost();
-      break;
-    default:
-      break;
+  if (is_session_failure(rv)) {
+    session.mark_broken();
+    pool_.anchor_lost();
+  } else if (rv == CKR_USER_NOT_LOGGED_IN) {
+    pool_.login_lost();
   }
 }
 

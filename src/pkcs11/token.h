@@ -4,6 +4,8 @@
 // this process (then every use says why).
 #pragma once
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,7 @@ class Token : private SessionOps {
   CK_FUNCTION_LIST* fn() const { return module_.fn(); }
   CK_SLOT_ID slot() const { return slot_; }
   const CK_TOKEN_INFO& info() const { return info_; }
-  const CK_SLOT_INFO& slot_info() const { return slot_info_; }
+  CK_SLOT_INFO slot_info() const;
   std::string label() const;
   // "token 'label'": the prefix of every error about this token.
   std::string where() const;
@@ -41,10 +43,11 @@ class Token : private SessionOps {
   Session session();
   // After fork: forget every handle; the next session logs in again.
   void forget_sessions() { pool_.forget_all(); }
-  // After fork: the token is now in `slot`, or (lose) not visible at all.
+  // The token is now in `slot` (after fork, or moved), or (lose) not
+  // visible to this process at all.
   void rebind(CK_SLOT_ID slot);
-  void lose(const std::string& why) { lost_ = why; }
-  bool lost() const { return !lost_.empty(); }
+  void lose(const std::string& why);
+  bool lost() const { return lost_; }
   // Classifies a failed call: closes broken sessions, notes a lost login.
   void note_failure(Session& session, CK_RV rv);
 
@@ -55,12 +58,15 @@ class Token : private SessionOps {
   void do_login(CK_SESSION_HANDLE h, CK_USER_TYPE user);
 
   Module& module_;
-  CK_SLOT_ID slot_;
-  CK_SLOT_INFO slot_info_{};
+  std::atomic<CK_SLOT_ID> slot_;
   CK_TOKEN_INFO info_{};
   std::vector<CK_MECHANISM_TYPE> mechanisms_;
+  std::mutex pin_mutex_;  // C_Login reads the PIN while another thread may set it
   Pin pin_;
-  std::string lost_;  // why the token cannot be used; empty while it can
+  mutable std::mutex state_mutex_;  // slot_info_ and lost_reason_ change after fork
+  CK_SLOT_INFO slot_info_{};
+  std::atomic<bool> lost_{false};
+  std::string lost_reason_;
   SessionPool pool_;
 };
 

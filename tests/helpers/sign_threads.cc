@@ -5,9 +5,12 @@
 // without a key for every signature (OpenSSL then keeps the key's context).
 // "reload": afterwards the URI is loaded again and signs once more, as a
 // server does that re-reads its config in the same process.
+// "fork-free": like fork, with the key loaded a second time in the parent;
+// the child signs, frees that second key (which holds the parent's handles)
+// and signs again: the freed key must not touch the child's objects.
 // A signature counts as good only if it verifies and leaves OpenSSL's error
 // queue empty (a server takes leftover errors as a failed handshake).
-// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|reinit|reload]
+// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|fork-free|reinit|reload]
 // Prints "ok=N bad=M"; exits 0 only when every signature verified.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,11 +79,12 @@ void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, bool reinit,
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|reinit|reload]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|fork-free|reinit|reload]\n", argv[0]);
     return 2;
   }
   int threads = std::atoi(argv[2]), per_thread = std::atoi(argv[3]);
-  bool fork_child = argc > 4 && std::strcmp(argv[4], "fork") == 0;
+  bool fork_free = argc > 4 && std::strcmp(argv[4], "fork-free") == 0;
+  bool fork_child = fork_free || (argc > 4 && std::strcmp(argv[4], "fork") == 0);
   bool reinit = argc > 4 && std::strcmp(argv[4], "reinit") == 0;
   bool reload = argc > 4 && std::strcmp(argv[4], "reload") == 0;
   EVP_PKEY* key = load_private_key(argv[1]);
@@ -91,15 +95,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::atomic<int> ok{0}, bad{0};
+  EVP_PKEY* second = nullptr;
   if (fork_child) {
     (sign_and_verify(key, pub, "before fork") ? ok : bad)++;  // sessions and login exist now
+    if (fork_free) second = load_private_key(argv[1]);
+    if (second != nullptr) (sign_and_verify(second, pub, "second key before fork") ? ok : bad)++;
     pid_t child = fork();
     if (child == 0) {
       std::atomic<int> child_ok{0}, child_bad{0};
       run(key, pub, threads, per_thread, false, child_ok, child_bad);
+      int rounds = 1;
+      if (second != nullptr) {
+        EVP_PKEY_free(second);
+        run(key, pub, threads, per_thread, false, child_ok, child_bad);
+        rounds = 2;
+      }
       std::printf("child ok=%d bad=%d\n", child_ok.load(), child_bad.load());
       std::fflush(stdout);
-      _exit(child_bad == 0 && child_ok == threads * per_thread ? 0 : 1);
+      _exit(child_bad == 0 && child_ok == rounds * threads * per_thread ? 0 : 1);
     }
     int status = 0;
     waitpid(child, &status, 0);
@@ -115,7 +128,8 @@ int main(int argc, char** argv) {
     EVP_PKEY_free(again);
   }
   std::printf("ok=%d bad=%d\n", ok.load(), bad.load());
-  int expected = fork_child ? 2 : threads * per_thread + (reload ? 1 : 0);
+  int expected = fork_child ? 2 + (fork_free ? 1 : 0) : threads * per_thread + (reload ? 1 : 0);
+  EVP_PKEY_free(second);
   EVP_PKEY_free(pub);
   EVP_PKEY_free(key);
   return bad == 0 && ok == expected ? 0 : 1;

@@ -109,7 +109,9 @@ class SoftHsmToken(Token):
                                            "log.level = ERROR\n")
         super().__init__(tmp, label, "73" + secrets.token_hex(4), str(module))
         self.faults = tmp / "faults"  # read by the test shim (tests/shim)
-        self.env.update(HSMPROV_SHIM_TARGET=SOFTHSM_MODULE, HSMPROV_SHIM_FAULTS=str(self.faults))
+        self.misuse = tmp / "misuse"  # written by the test shim
+        self.env.update(HSMPROV_SHIM_TARGET=SOFTHSM_MODULE, HSMPROV_SHIM_FAULTS=str(self.faults),
+                        HSMPROV_SHIM_MISUSE=str(self.misuse))
         self.so_pin = secrets.token_hex(4)
         subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.pin,
                         "--so-pin", self.so_pin], check=True, capture_output=True, env=self.env)
@@ -168,6 +170,17 @@ def nss(tmp_path_factory):
     args = f"configdir='sql:{db}' certPrefix='' keyPrefix='' secmod='secmod.db'"
     token = Token(tmp, "NSS Certificate DB", "", NSS_MODULE, init_args=args)
     return token
+
+
+@pytest.fixture(autouse=True)
+def no_stale_sessions(request):
+    """Tests on the shim: no session from before a C_Initialize (a parent's,
+    in a forked child) was closed or used to destroy an object."""
+    yield
+    for name in ("shimmed", "luna"):
+        if name in request.fixturenames:
+            token = request.getfixturevalue(name)
+            assert not token.misuse.exists(), token.misuse.read_text()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import error_text, run
+from conftest import error_text, printed, run
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,28 @@ def test_wrong_pin(token, tmp_path):
                            env=dict(token.env, OPENSSL_CONF=str(config)))
     text = fails_with(result, "token 'test token': C_Login: CKR_PIN_INCORRECT")
     assert "000000" not in text
+
+
+def test_wrong_pin_is_tried_once_per_command(token, tmp_path):
+    # Each wrong try counts toward locking a real token's PIN.
+    wrong = tmp_path / "wrong.pin"
+    wrong.write_text("000000\n")
+    config = token.write_config(tmp_path / "wrong.cnf", extra=f"pkcs11-module-token-pin = file:{wrong}",
+                                pin_line=False)
+    token.debug_log.write_text("")
+    token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
+                  env=dict(token.env, OPENSSL_CONF=str(config)))
+    assert token.debug_log.read_text().count("C_Login: CKR_PIN_INCORRECT") == 1
+
+
+def test_empty_pin_file_says_so(token, tmp_path):
+    empty = tmp_path / "empty.pin"
+    empty.write_text("\n")
+    config = token.write_config(tmp_path / "empty.cnf", extra=f"pkcs11-module-token-pin = file:{empty}",
+                                pin_line=False)
+    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
+                           env=dict(token.env, OPENSSL_CONF=str(config)))
+    fails_with(result, f"the PIN file '{empty}' is empty")
 
 
 def test_unreadable_pin_file(token, tmp_path):
@@ -86,14 +108,21 @@ def test_unsupported_mechanism_injected(shim):
     fails_with(result, "token 'shim token', object 'shim-ec': C_SignInit: CKR_MECHANISM_INVALID")
 
 
-def test_token_removed_mid_use_then_back(shim):
-    """s_server keeps its key; the token disappears for one handshake and
-    comes back: the first fails with the CKR and where, the next succeeds."""
-    cert = shim.tmp / "shim.crt"
-    shim.openssl("req", "-new", "-x509", "-key", shim.uri(object="shim-ec", type="private"), "-subj", "/CN=shim",
-                 "-out", cert)
+def certificate_for(shim, label):
+    cert = shim.tmp / f"{label}.crt"
+    if not cert.exists():
+        shim.openssl("req", "-new", "-x509", "-key", shim.uri(object=label, type="private"), "-subj", "/CN=shim",
+                     "-out", cert)
+    return cert
+
+
+def two_handshakes(shim, label, first_fault):
+    """s_server keeps a key of the shimmed token; the first handshake runs
+    with `first_fault` injected, the second without. Returns both clients'
+    output and the server's stderr."""
+    cert = certificate_for(shim, label)
     server = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-key",
-                               shim.uri(object="shim-ec", type="private"), "-cert", cert, "-tls1_3", "-naccept",
+                               shim.uri(object=label, type="private"), "-cert", cert, "-tls1_3", "-naccept",
                                "2", "-www"], env=shim.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = b""
@@ -102,16 +131,38 @@ def test_token_removed_mid_use_then_back(shim):
             assert server.poll() is None
         port = line.decode().strip().rsplit(":", 1)[-1]
         client = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-CAfile", cert, "-brief"]
-        shim.faults.write_text("C_Sign CKR_DEVICE_REMOVED\n")
-        removed = run(client, {"PATH": "/usr/bin:/bin"}, input=b"", check=False)
+        shim.faults.write_text(first_fault + "\n")
+        first = run(client, {"PATH": "/usr/bin:/bin"}, input=b"", check=False)
         shim.faults.write_text("")
-        back = run(client, {"PATH": "/usr/bin:/bin"}, input=b"GET / HTTP/1.0\r\n\r\n")
+        second = run(client, {"PATH": "/usr/bin:/bin"}, input=b"GET / HTTP/1.0\r\n\r\n", check=False)
     finally:
         shim.faults.write_text("")
         _, err = server.communicate(timeout=30)
-    assert b"CONNECTION ESTABLISHED" not in removed.stdout + removed.stderr
-    assert "token 'shim token', object 'shim-ec': C_Sign: CKR_DEVICE_REMOVED" in err.decode()
-    assert b"CONNECTION ESTABLISHED" in back.stdout + back.stderr
+    return printed(first), printed(second), err.decode()
+
+
+def test_token_removed_mid_use_then_back(shim):
+    """The token disappears for one handshake and comes back: the first
+    fails with the CKR and where, the next succeeds."""
+    removed, back, err = two_handshakes(shim, "shim-ec", "C_Sign CKR_DEVICE_REMOVED")
+    assert "CONNECTION ESTABLISHED" not in removed
+    assert "token 'shim token', object 'shim-ec': C_Sign: CKR_DEVICE_REMOVED" in err
+    assert "CONNECTION ESTABLISHED" in back
+
+
+@pytest.mark.parametrize("fault, asked_again", [("CKR_DEVICE_MEMORY", True), ("CKR_ACTION_PROHIBITED", False)])
+def test_session_copy_failure_falls_back_to_the_token_object(shim, fault, asked_again):
+    """A copy that fails signs with the token object; a token that forbids
+    copies is not asked again, after any other failure the next use asks."""
+    label = f"copy-{fault.lower()}"
+    shim.genpkey(label, "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    certificate_for(shim, label)
+    shim.debug_log.write_text("")
+    first, second, _ = two_handshakes(shim, label, f"C_CopyObject {fault}")
+    assert "CONNECTION ESTABLISHED" in first and "CONNECTION ESTABLISHED" in second
+    log = shim.debug_log.read_text()
+    assert f"object '{label}': C_CopyObject: {fault}" in log
+    assert (f"object '{label}': C_CopyObject: CKR_OK" in log) == asked_again
 
 
 def test_token_gone_before_use(shim):

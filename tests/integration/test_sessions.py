@@ -36,6 +36,20 @@ def test_forked_child_signs_correctly(token, label):
     assert "fork detected" in token.debug_log.read_text()
 
 
+@pytest.mark.parametrize("algorithm, options", [("RSA", ("-pkeyopt", "rsa_keygen_bits:2048")),
+                                                ("EC", ("-pkeyopt", "ec_paramgen_curve:P-256"))])
+def test_key_freed_in_a_forked_child_leaves_the_parents_handles_alone(shimmed, algorithm, options):
+    # The second key holds the parent's session and copy handles: in the child
+    # those numbers may name the child's own objects. The shim refuses and
+    # notes any use of a session from before the child's C_Initialize.
+    label = f"fork-free-{algorithm.lower()}"
+    shimmed.genpkey(label, algorithm, *options)
+    out = shimmed.program(SIGNER, shimmed.uri(object=label, type="private"), 2, 20, "fork-free").stdout.decode()
+    assert "child ok=80 bad=0" in out
+    assert "ok=3 bad=0" in out
+    assert not shimmed.misuse.exists(), shimmed.misuse.read_text()
+
+
 def test_always_authenticate_key_gets_a_login_per_operation(token):
     token.p11tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "always-auth", "--id", "c1",
                   "--always-auth", "--usage-sign")

@@ -111,6 +111,11 @@ void scan_finds_the_keys_of_our_section(void**) {
   assert_string_equal((*entries)[0].second.c_str(), "/usr/lib/softhsm/libsofthsm2.so");
 }
 
+void scan_skips_a_byte_order_mark(void**) {
+  assert_string_equal(keys_found(std::string("\xEF\xBB\xBF") + kPlain).c_str(),
+                      "pkcs11-module-path,pkcs11-modul-path,activate");
+}
+
 void scan_merges_a_section_given_twice(void**) {
   std::string text = std::string(kPlain) + "[ hsmprov_sect ]\npkcs11-module-cache-keys = false\n";
   assert_string_equal(keys_found(text).c_str(), "pkcs11-module-path,pkcs11-modul-path,activate,pkcs11-module-cache-keys");
@@ -141,6 +146,11 @@ void scan_gives_up_where_the_form_is_not_plain(void**) {
   assert_string_equal(keys_found("openssl_conf = $init\n").c_str(), "(read with NCONF)");
   std::string continued = std::string(kPlain) + "pkcs11-module-init-args = a \\\n  b = c\n";
   assert_string_equal(keys_found(continued).c_str(), "(read with NCONF)");
+  // NCONF joins lines before it strips comments: this comment swallows the next line.
+  std::string comment = std::string(kPlain) + "# see C:\\\npkcs11-module-cache-keys = false\n";
+  assert_string_equal(keys_found(comment).c_str(), "(read with NCONF)");
+  std::string other_section = std::string(kPlain) + "default_sect::activate = 1\n";
+  assert_string_equal(keys_found(other_section).c_str(), "(read with NCONF)");
   std::string quoted = std::string(kPlain) + "[provider_sect]\nhsmprov = \"other\"\n";
   assert_string_equal(keys_found(quoted).c_str(), "(read with NCONF)");
   std::string nss = std::string(kPlain) + "pkcs11-module-init-args = configdir='sql:/db' certPrefix=''\n";
@@ -153,6 +163,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(scan_finds_the_keys_of_our_section),
       cmocka_unit_test(scan_merges_a_section_given_twice),
+      cmocka_unit_test(scan_skips_a_byte_order_mark),
       cmocka_unit_test(scan_without_our_provider_finds_nothing),
       cmocka_unit_test(scan_reads_an_included_file),
       cmocka_unit_test(scan_gives_up_where_the_form_is_not_plain),

@@ -23,7 +23,7 @@ namespace {
 
 struct CountingOps : hsmprov::SessionOps {
   std::atomic<CK_SESSION_HANDLE> next{1};
-  std::atomic<int> opened{0}, closed{0}, logins{0};
+  std::atomic<int> opened{0}, closed{0}, logins{0}, logins_tried{0};
   bool fail_login = false;
   std::mutex mutex;
   std::set<CK_SESSION_HANDLE> live;
@@ -41,6 +41,7 @@ struct CountingOps : hsmprov::SessionOps {
     live.erase(h);
   }
   void login(CK_SESSION_HANDLE) override {
+    ++logins_tried;
     if (fail_login) throw std::runtime_error("CKR_PIN_INCORRECT");
     ++logins;
   }
@@ -146,6 +147,38 @@ void lost_login_is_done_again(void**) {
   assert_int_equal(ops.logins, 2);
 }
 
+// A device error on any session: the anchor may be gone too. The next
+// acquire opens a new anchor before it closes the old, and logs in on it.
+void lost_anchor_is_replaced(void**) {
+  CountingOps ops;
+  SessionPool pool(ops, 0);
+  pool.require_login();
+  CK_SESSION_HANDLE first_anchor = 1;
+  pool.anchor_lost();
+  { Session s = pool.acquire(); }
+  assert_true(ops.live.count(first_anchor) == 0);
+  assert_int_equal(static_cast<int>(ops.live.size()), 1);  // the new anchor
+  assert_int_equal(ops.logins, 2);
+  assert_true(pool.logged_in());
+}
+
+// A PIN the token refused is not tried on every acquire: each try counts
+// toward locking the token.
+void refused_login_is_not_retried_on_every_acquire(void**) {
+  CountingOps ops;
+  ops.fail_login = true;
+  SessionPool pool(ops);
+  try {
+    pool.require_login();
+  } catch (const std::runtime_error&) {
+    pool.login_refused();  // what the token does for CKR_PIN_INCORRECT
+  }
+  int tries = ops.logins_tried;
+  { Session s = pool.acquire(); }
+  { Session s = pool.acquire(); }
+  assert_int_equal(ops.logins_tried, tries);
+}
+
 void fork_reset_forgets_without_closing(void**) {
   CountingOps ops;
   SessionPool pool(ops);
@@ -202,6 +235,8 @@ int main() {
       cmocka_unit_test(broken_sessions_are_closed),
       cmocka_unit_test(anchor_keeps_the_login_when_every_working_session_closes),
       cmocka_unit_test(lost_login_is_done_again),
+      cmocka_unit_test(lost_anchor_is_replaced),
+      cmocka_unit_test(refused_login_is_not_retried_on_every_acquire),
       cmocka_unit_test(fork_reset_forgets_without_closing),
       cmocka_unit_test(threads_share_the_pool),
   };
