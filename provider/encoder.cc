@@ -59,7 +59,8 @@ int encode_text(void* ctx, OSSL_CORE_BIO* out, const void* obj_raw, const OSSL_P
     if (!text || EVP_PKEY_print_public(text.get(), data->key->public_key(), 0, nullptr) <= 0)
       fail(HSMPROV_R_INTERNAL, "cannot print the public key");
     char* printed = nullptr;
-    std::string public_text(printed, static_cast<size_t>(BIO_get_mem_data(text.get(), &printed)));
+    long size = BIO_get_mem_data(text.get(), &printed);  // before `printed` is read
+    std::string public_text(printed, static_cast<size_t>(size));
     if (!public_text.empty() && public_text.back() != '\n') public_text += '\n';
     return write_all(provider, out,
                      "Private key: in " + data->key->where() + " (never leaves the token)\nReference: " +

@@ -178,32 +178,35 @@ ConfigValues config_values(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_pa
 }  // namespace
 }  // namespace hsmprov
 
+// Declared by OpenSSL's core.h without noexcept: nothing below may throw
+// out of it (the config work is in a try block).
 extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
-                                  const OSSL_DISPATCH** out, void** provctx) noexcept {
+                                  const OSSL_DISPATCH** out, void** provctx) {
   using namespace hsmprov;
-  auto ctx = std::make_unique<ProviderCtx>();
+  std::unique_ptr<ProviderCtx> ctx(new (std::nothrow) ProviderCtx);
+  if (!ctx) return 0;
   ctx->handle = handle;
   ctx->core_functions = in;
   OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
   take_core_functions(*ctx, in, &core_get_params);
   if (core_get_params == nullptr || ctx->new_error == nullptr || ctx->bio_read_ex == nullptr) return 0;
-  std::string failure;
+  const char* failure = nullptr;
   try {
     Config config = parse_config(config_values(handle, core_get_params), HSMPROV_DEFAULT_MODULE);
     ctx->core = std::make_unique<Core>(std::move(config));
     if (ctx->core->config().load_early) ctx->core->load_module();
   } catch (const std::exception& e) {
     failure = e.what();
-  }
-  if (!failure.empty()) {
-    raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure.c_str());
     // OpenSSL drops errors of providers activated from a config file without
     // a word; a provider that silently is not there misleads, so say it.
     // Only a broken section (or an early load that fails) gets here: a
     // module or token problem waits for the first use of a token.
-    std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure.c_str());
-    return 0;
+    raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure);
+    std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure);
+  } catch (...) {
+    failure = "unexpected failure";
   }
+  if (failure != nullptr) return 0;
   *out = provider_functions;
   *provctx = ctx.release();
   return 1;

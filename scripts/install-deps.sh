@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hsmprov builds, tests and demos with (only
 # those missing). Sourced by tests/run.sh and examples/demo.sh.
-#   hsmprov_install_deps          to build and run the demo
-#   hsmprov_install_deps tests    also the servers, clients and tools the tests drive
+#   hsmprov_install_deps                 to build and run the demo
+#   hsmprov_install_deps tests [PKG...]  also the servers, clients and tools the tests drive, and PKG
 # (CMake's configure step looks for CMocka and Python for the tests' targets.)
 hsmprov_packages=(cmake g++ pkg-config make libssl-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
                   libnss3 libnss3-tools opensc libcmocka-dev python3)
@@ -11,12 +11,14 @@ hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptogra
 
 hsmprov_install_deps() {
   local wanted=("${hsmprov_packages[@]}") missing=() p
-  [ "${1:-}" = tests ] && wanted+=("${hsmprov_test_packages[@]}")
+  for p in "$@"; do
+    if [ "$p" = tests ]; then wanted+=("${hsmprov_test_packages[@]}"); else wanted+=("$p"); fi
+  done
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing: ${missing[*]}"
+  echo "installing: ${missing[*]}" >&2
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

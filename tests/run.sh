@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The one test command: installs what it needs (Debian 12 packages), builds,
-# and runs every test (CMocka unit tests and pytest integration tests) through
-# ctest.
-#   tests/run.sh              normal build (build/)
-#   tests/run.sh --sanitize   ASan+UBSan build (build-sanitize/)
-#   tests/run.sh --all        both, one after the other (what CI runs)
+# The one test command: installs what it needs (Debian packages), builds,
+# and runs every test (CMocka unit tests and pytest integration tests)
+# through ctest.
+#   tests/run.sh              this system: g++ build (build/) and every test
+#   tests/run.sh --sanitize   the same under ASan+UBSan (build-sanitize/)
+#   tests/run.sh --clang      the same built with clang (build-clang/)
+#   tests/run.sh --all        g++ and ASan+UBSan, one after the other
+#   tests/run.sh --package    the g++ run, then the Debian package built, installed into this system
+#                             and tried (tests/package_test.sh)
+#   tests/run.sh --debian13   --package in a Debian 13 chroot (made with debootstrap on first use,
+#                             then reused; see scripts/debian13.sh)
+#   tests/run.sh --ci         both distributions: --all and --clang here, then --debian13 (what CI runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -12,18 +18,36 @@ source "$root/scripts/install-deps.sh"
 
 builds=${HSMPROV_BUILD_ROOT:-$root}  # where the build directories go
 
-build_and_test() {  # $1: build dir, $2: ON/OFF sanitizers
+build_and_test() {  # $1: build dir, then cmake options
   local dir="$builds/$1"
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_SANITIZE="$2" >/dev/null
+  shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$dir" -j"$(nproc)"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure
 }
 
+gcc_build() { build_and_test build -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
+sanitize_build() { build_and_test build-sanitize -DHSMPROV_SANITIZE=ON -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
+clang_build() {
+  hsmprov_install_deps tests clang
+  build_and_test build-clang -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
+}
+# In the chroot: the suite, then the package (scripts/make-deb.sh), installed
+# and tried by tests/package_test.sh.
+debian13() { hsmprov_debian13_run tests/run.sh --package; }
+
 mode=${1:-}
-hsmprov_install_deps tests
 case "$mode" in
-  "") build_and_test build OFF ;;
-  --sanitize) build_and_test build-sanitize ON ;;
-  --all) build_and_test build OFF && build_and_test build-sanitize ON ;;
-  *) echo "usage: tests/run.sh [--sanitize|--all]" >&2; exit 2 ;;
+  --debian13|--ci) source "$root/scripts/debian13.sh" ;;
+esac
+[ "$mode" = --debian13 ] || hsmprov_install_deps tests
+case "$mode" in
+  "") gcc_build ;;
+  --sanitize) sanitize_build ;;
+  --clang) clang_build ;;
+  --all) gcc_build && sanitize_build ;;
+  --package) gcc_build && "$root/tests/package_test.sh" ;;
+  --debian13) debian13 ;;
+  --ci) gcc_build && sanitize_build && clang_build && debian13 ;;
+  *) echo "usage: tests/run.sh [--sanitize|--clang|--all|--package|--debian13|--ci]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The Debian package, built, installed into this system with apt (which
+# brings its dependencies), used from the installed files only, and purged.
+# It changes the system it runs on: tests/run.sh --debian13 runs it in its
+# chroot. Checks: the files where Debian and `openssl version -m` want them,
+# `openssl list -providers -provider hsmprov` without OPENSSL_MODULES, a
+# signature by a token key with the installed example config, and the
+# installed hsmprov-pkc with its installed roots.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+deb=$("$root/scripts/make-deb.sh" "${HSMPROV_BUILD_ROOT:-$root}/build-deb")
+work=$(mktemp -d)
+cleanup() {
+  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hsmprov >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
+
+fail() { echo "package test: $*" >&2; exit 1; }
+modules=$(openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
+for file in "$modules/hsmprov.so" /usr/bin/hsmprov-pkc /usr/share/hsmprov/luna-roots.pem \
+            /usr/share/doc/hsmprov/examples/openssl.cnf.example /usr/share/man/man7/hsmprov.7.gz \
+            /usr/share/man/man1/hsmprov-pkc.1.gz; do
+  [ -f "$file" ] || fail "$file is not installed"
+done
+unset OPENSSL_MODULES OPENSSL_CONF
+
+listed=$(OPENSSL_CONF=/dev/null openssl list -providers -provider hsmprov)
+grep -q "status: active" <<< "$listed" || fail "openssl list -providers -provider hsmprov: $listed"
+
+# A SoftHSM token, the installed example config pointed at it, one signature.
+mkdir "$work/tokens"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' "$work" > "$work/softhsm2.conf"
+export SOFTHSM2_CONF=$work/softhsm2.conf
+pin=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+(umask 077 && printf '%s\n' "$pin" > "$work/token.pin")
+OPENSSL_CONF=/dev/null softhsm2-util --init-token --free --label package --so-pin "$pin" --pin "$pin" >/dev/null
+sed "s|file:/etc/hsmprov/token.pin|file:$work/token.pin|" /usr/share/doc/hsmprov/examples/openssl.cnf.example \
+  > "$work/openssl.cnf"
+export OPENSSL_CONF=$work/openssl.cnf
+openssl genpkey -propquery provider=hsmprov -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+  -pkeyopt pkcs11_uri:'pkcs11:token=package;object=signer' -out "$work/signer.pem"
+openssl req -new -key "$work/signer.pem" -subj /CN=package -out "$work/signer.csr"
+verified=$(OPENSSL_CONF=/dev/null openssl req -in "$work/signer.csr" -verify -noout 2>&1)
+grep -q "verify OK" <<< "$verified" || fail "the CSR signed by the token key does not verify: $verified"
+
+report=$(hsmprov-pkc verify "$root/tests/data/luna-pkc/rsa-pkc.p7b")
+grep -q ": VALID" <<< "$report" || fail "the installed hsmprov-pkc on a genuine PKC: $report"
+echo "package test: installed, loaded, signed and verified from the installed files"
