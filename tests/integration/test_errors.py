@@ -28,45 +28,31 @@ def fails_with(result, *fragments):
     return text
 
 
+def load_with_pin(token, tmp_path, pin_spec):
+    """openssl pkey on a private key, with `pin_spec` as the config's PIN."""
+    config = token.write_config(tmp_path / "pin.cnf", extra=f"pkcs11-module-token-pin = {pin_spec}", pin_line=False)
+    return token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
+                         env=dict(token.env, OPENSSL_CONF=str(config)))
+
+
 def test_wrong_pin(token, tmp_path):
     wrong = tmp_path / "wrong.pin"
     wrong.write_text("000000\n")
-    config = token.write_config(tmp_path / "wrong.cnf", extra=f"pkcs11-module-token-pin = file:{wrong}",
-                                pin_line=False)
-    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
-                           env=dict(token.env, OPENSSL_CONF=str(config)))
-    text = fails_with(result, "token 'test token': C_Login: CKR_PIN_INCORRECT")
-    assert "000000" not in text
-
-
-def test_wrong_pin_is_tried_once_per_command(token, tmp_path):
-    # Each wrong try counts toward locking a real token's PIN.
-    wrong = tmp_path / "wrong.pin"
-    wrong.write_text("000000\n")
-    config = token.write_config(tmp_path / "wrong.cnf", extra=f"pkcs11-module-token-pin = file:{wrong}",
-                                pin_line=False)
     token.debug_log.write_text("")
-    token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
-                  env=dict(token.env, OPENSSL_CONF=str(config)))
+    text = fails_with(load_with_pin(token, tmp_path, f"file:{wrong}"), "token 'test token': C_Login: CKR_PIN_INCORRECT")
+    assert "000000" not in text
+    # Tried once: each wrong try counts toward locking a real token's PIN.
     assert token.debug_log.read_text().count("C_Login: CKR_PIN_INCORRECT") == 1
 
 
 def test_empty_pin_file_says_so(token, tmp_path):
     empty = tmp_path / "empty.pin"
     empty.write_text("\n")
-    config = token.write_config(tmp_path / "empty.cnf", extra=f"pkcs11-module-token-pin = file:{empty}",
-                                pin_line=False)
-    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
-                           env=dict(token.env, OPENSSL_CONF=str(config)))
-    fails_with(result, f"the PIN file '{empty}' is empty")
+    fails_with(load_with_pin(token, tmp_path, f"file:{empty}"), f"the PIN file '{empty}' is empty")
 
 
 def test_unreadable_pin_file(token, tmp_path):
-    config = token.write_config(tmp_path / "nofile.cnf", extra=f"pkcs11-module-token-pin = file:{tmp_path}/absent",
-                                pin_line=False)
-    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout", check=False,
-                           env=dict(token.env, OPENSSL_CONF=str(config)))
-    fails_with(result, f"cannot read the PIN file '{tmp_path}/absent'")
+    fails_with(load_with_pin(token, tmp_path, f"file:{tmp_path}/absent"), f"cannot read the PIN file '{tmp_path}/absent'")
 
 
 def test_missing_object(token):
