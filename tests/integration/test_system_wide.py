@@ -129,11 +129,17 @@ def as_nobody(args, env, check=True):
 
 
 def broken_env(token, directory: Path, softhsm_conf: str, extra=""):
+    """Config, SoftHSM config and the provider where another user can read
+    them (a checkout under /root is not readable to nobody)."""
     config = token.write_config(directory / "openssl.cnf", extra=extra)
     (directory / "softhsm2.conf").write_text(softhsm_conf)
-    for f in directory.iterdir():
-        f.chmod(0o644)
-    env = dict(token.env, OPENSSL_CONF=str(config), SOFTHSM2_CONF=str(directory / "softhsm2.conf"))
+    modules = directory / "modules"
+    modules.mkdir()
+    shutil.copy(BUILD / "provider" / "hsmprov.so", modules)
+    for f in [*directory.iterdir(), *modules.iterdir()]:
+        f.chmod(0o755 if f.is_dir() else 0o644)
+    env = dict(token.env, OPENSSL_CONF=str(config), SOFTHSM2_CONF=str(directory / "softhsm2.conf"),
+               OPENSSL_MODULES=str(modules))
     env.pop("HSMPROV_DEBUG")  # the debug log lives in root's directory
     return env
 
