@@ -36,11 +36,10 @@ bool known(const std::string& key) {
 // file: NCONF says what is wrong with those.
 std::optional<std::string> config_text(const std::string& path) {
   try {
-    std::optional<Bytes> bytes = read_file(path);
-    if (bytes) return std::string(bytes->begin(), bytes->end());
+    return read_text_file(path);
   } catch (const Error&) {
+    return std::nullopt;
   }
-  return std::nullopt;
 }
 
 // The section from the quick scan, when it can tell and finds no key to

@@ -16,5 +16,7 @@ constexpr size_t kMaxFileSize = 1 << 20;
 // The file's bytes; nullopt when it cannot be opened. Throws
 // Error(HSMPROV_R_INVALID_ARGUMENT) for a directory or more than `limit` bytes.
 std::optional<Bytes> read_file(const std::string& path, size_t limit = kMaxFileSize);
+// The same, as text.
+std::optional<std::string> read_text_file(const std::string& path, size_t limit = kMaxFileSize);
 
 }  // namespace hsmprov

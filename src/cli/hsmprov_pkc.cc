@@ -131,6 +131,17 @@ int parse_options(int argc, char** argv, Options& options) {
   return kValid;
 }
 
+// The file's bytes, or nullopt after saying why it cannot be read.
+std::optional<hsmprov::Bytes> read_input(const std::string& file) {
+  try {
+    if (auto bytes = read_file(file)) return bytes;
+    std::cerr << "hsmprov-pkc: cannot read '" << file << "'\n";
+  } catch (const hsmprov::Error& e) {  // a directory, a device, a file too long to be a PKC
+    std::cerr << "hsmprov-pkc: " << e.what() << "\n";
+  }
+  return std::nullopt;
+}
+
 int verify_command(int argc, char** argv) {
   Options options;
   if (int status = parse_options(argc, argv, options)) return status;
@@ -149,9 +160,8 @@ int verify_command(int argc, char** argv) {
   int status = kValid;
   std::string json = "[";
   for (const std::string& file : options.files) {
-    auto input = read_file(file);
+    auto input = read_input(file);
     if (!input) {
-      std::cerr << "hsmprov-pkc: cannot read '" << file << "'\n";
       status = kUnreadable;
       continue;
     }

@@ -128,6 +128,17 @@ def test_cli_unreadable_input_and_bad_usage(env, tmp_path):
     assert pkc_cli(env, "verify", "--at", "yesterday", DATA / "rsa-pkc.p7b").returncode == 2
 
 
+@pytest.mark.parametrize("path, reason", [("DIR", "is a directory, not a file"),
+                                          ("/dev/zero", "is longer than 1048576 bytes")])
+def test_cli_refuses_what_is_no_file_without_reading_it_all(env, tmp_path, path, reason):
+    # Exit status 2 and the reason; not an abort, and not a read until memory runs out.
+    target = tmp_path if path == "DIR" else path
+    result = pkc_cli(env, "verify", target, DATA / "rsa-pkc.p7b")
+    assert result.returncode == 2
+    assert reason in result.stderr.decode()
+    assert b"rsa-pkc.p7b: VALID" in result.stdout  # the other files are still checked
+
+
 def negative_cases(tmp_path):
     rsa_certs = vectors.certificates_of(vectors.real("rsa-pkc.p7b"))
     assert len(rsa_certs) == 5
