@@ -190,23 +190,25 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
   take_core_functions(*ctx, in, &core_get_params);
   if (core_get_params == nullptr || ctx->new_error == nullptr || ctx->bio_read_ex == nullptr) return 0;
-  const char* failure = nullptr;
+  std::string failure;
   try {
     Config config = parse_config(config_values(handle, core_get_params), HSMPROV_DEFAULT_MODULE);
     ctx->core = std::make_unique<Core>(std::move(config));
     if (ctx->core->config().load_early) ctx->core->load_module();
   } catch (const std::exception& e) {
     failure = e.what();
+  } catch (...) {
+    failure = "unexpected failure";
+  }
+  if (!failure.empty()) {
     // OpenSSL drops errors of providers activated from a config file without
     // a word; a provider that silently is not there misleads, so say it.
     // Only a broken section (or an early load that fails) gets here: a
     // module or token problem waits for the first use of a token.
-    raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure);
-    std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure);
-  } catch (...) {
-    failure = "unexpected failure";
+    raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure.c_str());
+    std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure.c_str());
+    return 0;
   }
-  if (failure != nullptr) return 0;
   *out = provider_functions;
   *provctx = ctx.release();
   return 1;

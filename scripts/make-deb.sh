@@ -15,7 +15,9 @@ quietly() {  # runs "$@", printing its output only when it fails
     return 1
   fi
 }
-quietly cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DHSMPROV_TESTS=OFF
+quietly cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DHSMPROV_TESTS=OFF \
+  -DHSMPROV_ROOTS_FROM_SOURCE=OFF
 quietly cmake --build "$dir" -j"$(nproc)"
+rm -f "$dir"/hsmprov_*.deb  # only this build's package is printed
 (cd "$dir" && quietly cpack -G DEB)
 ls "$dir"/hsmprov_*.deb

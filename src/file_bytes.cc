@@ -22,6 +22,11 @@ struct Fd {
   }
 };
 
+template <typename Buffer>
+size_t buffer_max() {
+  return Buffer().max_size() - 1;
+}
+
 // Reads into the buffer directly (one read for a regular file: the config
 // is read this way in every OpenSSL program with hsmprov in it).
 template <typename Buffer>
@@ -29,8 +34,9 @@ std::optional<Buffer> read_into(const std::string& path, size_t limit) {
   Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (file.fd < 0) return std::nullopt;
   struct stat info;
-  if (fstat(file.fd, &info) == 0 && S_ISDIR(info.st_mode))
-    fail(HSMPROV_R_INVALID_ARGUMENT, "'" + path + "' is a directory, not a file");
+  if (fstat(file.fd, &info) != 0) fail(HSMPROV_R_INVALID_ARGUMENT, "cannot read '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) fail(HSMPROV_R_INVALID_ARGUMENT, "'" + path + "' is a directory, not a file");
+  limit = std::min(limit, buffer_max<Buffer>());  // limit + 1 below must neither wrap nor exceed max_size
   Buffer buffer;
   size_t expected = S_ISREG(info.st_mode) ? static_cast<size_t>(info.st_size) : 0;
   buffer.resize(std::min(expected, limit) + 1);  // +1: a file that grew, or the end, shows

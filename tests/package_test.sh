@@ -5,9 +5,14 @@
 # chroot. Checks: the files where Debian and `openssl version -m` want them,
 # `openssl list -providers -provider hsmprov` without OPENSSL_MODULES, a
 # signature by a token key with the installed example config, and the
-# installed hsmprov-pkc with its installed roots.
+# installed hsmprov-pkc with its installed roots; no build path in the binaries, stripped.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# It purges the package at the end: an hsmprov installed before is not ours to remove.
+if dpkg-query -W -f='${Status}' hsmprov 2>/dev/null | grep -q "ok installed"; then
+  echo "package test: hsmprov is already installed on this system; remove it first (apt-get purge hsmprov)" >&2
+  exit 1
+fi
 deb=$("$root/scripts/make-deb.sh" "${HSMPROV_BUILD_ROOT:-$root}/build-deb")
 work=$(mktemp -d)
 cleanup() {
@@ -21,9 +26,13 @@ fail() { echo "package test: $*" >&2; exit 1; }
 modules=$(openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
 for file in "$modules/hsmprov.so" /usr/bin/hsmprov-pkc /usr/share/hsmprov/luna-roots.pem \
             /usr/share/doc/hsmprov/examples/openssl.cnf.example /usr/share/man/man7/hsmprov.7.gz \
-            /usr/share/man/man1/hsmprov-pkc.1.gz; do
+            /usr/share/man/man1/hsmprov-pkc.1.gz /usr/share/doc/hsmprov/README.md.gz; do
   [ -f "$file" ] || fail "$file is not installed"
 done
+# Installed files name no path of the machine that built them (the roots fall back to the checkout's only in a
+# build run from its tree), and are stripped.
+if grep -q "$root" /usr/bin/hsmprov-pkc "$modules/hsmprov.so"; then fail "an installed binary names the checkout $root"; fi
+if file /usr/bin/hsmprov-pkc "$modules/hsmprov.so" | grep -q "not stripped"; then fail "installed binaries are not stripped"; fi
 unset OPENSSL_MODULES OPENSSL_CONF
 
 listed=$(OPENSSL_CONF=/dev/null openssl list -providers -provider hsmprov)

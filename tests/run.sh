@@ -21,21 +21,23 @@ builds=${HSMPROV_BUILD_ROOT:-$root}  # where the build directories go
 build_and_test() {  # $1: build dir, then cmake options
   local dir="$builds/$1"
   shift
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j"$(nproc)"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null || return 1
+  cmake --build "$dir" -j"$(nproc)" || return 1
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure
 }
 
 gcc_build() { build_and_test build -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
 sanitize_build() { build_and_test build-sanitize -DHSMPROV_SANITIZE=ON -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
 clang_build() {
-  hsmprov_install_deps tests clang
+  hsmprov_install_deps tests clang || return 1
   build_and_test build-clang -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
 }
 # In the chroot: the suite, then the package (scripts/make-deb.sh), installed
 # and tried by tests/package_test.sh.
 debian13() { hsmprov_debian13_run tests/run.sh --package; }
 
+# Each mode is a plain list of steps: set -e stops at the first that fails
+# (an `a && b` chain would not stop the script when a fails).
 mode=${1:-}
 case "$mode" in
   --debian13|--ci) source "$root/scripts/debian13.sh" ;;
@@ -45,9 +47,9 @@ case "$mode" in
   "") gcc_build ;;
   --sanitize) sanitize_build ;;
   --clang) clang_build ;;
-  --all) gcc_build && sanitize_build ;;
-  --package) gcc_build && "$root/tests/package_test.sh" ;;
+  --all) gcc_build; sanitize_build ;;
+  --package) gcc_build; "$root/tests/package_test.sh" ;;
   --debian13) debian13 ;;
-  --ci) gcc_build && sanitize_build && clang_build && debian13 ;;
+  --ci) gcc_build; sanitize_build; clang_build; debian13 ;;
   *) echo "usage: tests/run.sh [--sanitize|--clang|--all|--package|--debian13|--ci]" >&2; exit 2 ;;
 esac

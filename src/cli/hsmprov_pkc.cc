@@ -54,9 +54,12 @@ std::optional<time_t> parse_time(const std::string& text) {
   return timegm(&tm);
 }
 
+// The installed roots; a build run from its tree (not a package) falls
+// back to the checkout's.
 std::string default_roots() {
-  for (const char* path : {HSMPROV_ROOTS_INSTALLED, HSMPROV_ROOTS_SOURCE})
-    if (std::ifstream(path)) return path;
+#ifdef HSMPROV_ROOTS_SOURCE
+  if (!std::ifstream(HSMPROV_ROOTS_INSTALLED)) return HSMPROV_ROOTS_SOURCE;
+#endif
   return HSMPROV_ROOTS_INSTALLED;
 }
 
