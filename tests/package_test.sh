@@ -31,7 +31,12 @@ for file in "$modules/hsmprov.so" /usr/bin/hsmprov-pkc /usr/share/hsmprov/luna-r
 done
 # Installed files name no path of the machine that built them (the roots fall back to the checkout's only in a
 # build run from its tree), and are stripped.
-if grep -q "$root" /usr/bin/hsmprov-pkc "$modules/hsmprov.so"; then fail "an installed binary names the checkout $root"; fi
+# (A checkout at /hsmprov is a prefix of /usr/share/hsmprov, so look for what lies inside it.)
+for inside in src provider data include build; do
+  if grep -q "$root/$inside/" /usr/bin/hsmprov-pkc "$modules/hsmprov.so"; then
+    fail "an installed binary names a file of the checkout $root/$inside/"
+  fi
+done
 if file /usr/bin/hsmprov-pkc "$modules/hsmprov.so" | grep -q "not stripped"; then fail "installed binaries are not stripped"; fi
 unset OPENSSL_MODULES OPENSSL_CONF
 
