@@ -4,6 +4,7 @@
 // runs in every OpenSSL program that has hsmprov in its config.
 #include "config_scan.h"
 
+#include <cstring>
 #include <deque>
 
 namespace hsmprov {
@@ -40,14 +41,23 @@ class Reader {
   bool read(std::string_view text, std::string_view& section, int depth) {
     static constexpr std::string_view bom = "\xEF\xBB\xBF";  // NCONF skips it
     if (text.substr(0, bom.size()) == bom) text.remove_prefix(bom.size());
-    while (!text.empty()) {
-      size_t end = text.find('\n');
-      std::string_view raw = trim(text.substr(0, end));
-      text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    const char* next = text.data();
+    const char* const end = next + text.size();
+    while (next < end) {
+      // Pointers, not string_view calls: most of a stock openssl.cnf is
+      // comment lines, and this runs in every OpenSSL program.
+      const char* eol = static_cast<const char*>(std::memchr(next, '\n', static_cast<size_t>(end - next)));
+      if (eol == nullptr) eol = end;
+      const char* first = next;
+      const char* last = eol;
+      next = eol < end ? eol + 1 : end;
+      while (first < last && blank(*first)) ++first;
+      while (last > first && blank(last[-1])) --last;
       // NCONF joins a line ending in a backslash with the next before it
       // strips comments: even a comment can swallow the next line.
-      if (!raw.empty() && raw.back() == '\\') return false;
-      if (raw.empty() || raw[0] == '#') continue;  // most of a stock openssl.cnf
+      if (last > first && last[-1] == '\\') return false;
+      if (first == last || *first == '#') continue;
+      std::string_view raw(first, static_cast<size_t>(last - first));
       std::string_view line = trim(raw.substr(0, raw.find('#')));
       if (line[0] == '.' && !include(line, section, depth)) return false;
       if (line[0] == '.') continue;

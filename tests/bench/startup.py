@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""Start-up benchmark: `openssl version` with hsmprov in the OpenSSL config
-against the same config without it, and against a provider that does
-nothing (what OpenSSL spends on loading any provider). Each config is this
-system's own openssl.cnf (as a system-wide setup has it) with a providers
-section of the variant's. Runs alternate one by one between the variants,
-so drift and bursts of load hit all alike; times are medians over all runs.
-    tests/bench/startup.py [RUNS_PER_VARIANT (2000)]
+"""Start-up benchmark: two programs that never use a token key, with hsmprov
+in the OpenSSL config against the same config without it, and against a
+provider that does nothing (what OpenSSL spends on loading any provider
+module). The programs: `openssl version`, and Python making a default TLS
+client context (which reads the system's CA bundle: OpenSSL 3.0 decodes
+every certificate's key through the decoders of all providers). Each config
+is this system's own openssl.cnf (as a system-wide setup has it) with a
+providers section of the variant's. Runs alternate one by one between the
+variants, so drift and bursts of load hit all alike; times are medians.
+    tests/bench/startup.py [RUNS_PER_VARIANT (2000; a tenth of it for Python)]
 Needs a build in build/ (tests/run.sh makes one)."""
 import os
 import re
@@ -42,7 +45,8 @@ def configs(work: Path):
     base = system_config()
     variants = {
         "without hsmprov": ("", ""),
-        "a provider that does nothing": ("null = bench_null", f"[bench_null]\nmodule = {BUILD}/tests/"
+        # Not named "null": OpenSSL would take its built-in null provider and never load the module.
+        "a provider that does nothing": ("nothing = bench_nothing", f"[bench_nothing]\nmodule = {BUILD}/tests/"
                                          "hsmprov_null_provider.so\nactivate = 1\n"),
         "with hsmprov": ("hsmprov = bench_hsmprov", "[bench_hsmprov]\npkcs11-module-path = "
                          f"/usr/lib/softhsm/libsofthsm2.so\npkcs11-module-token-pin = file:{work}/token.pin\n"
@@ -55,13 +59,27 @@ def configs(work: Path):
     return paths
 
 
-def one_run(env):
+PROGRAMS = {
+    "`openssl version`": ["/usr/bin/openssl", "version"],
+    "Python: `ssl.create_default_context()`": ["/usr/bin/python3", "-c", "import ssl; ssl.create_default_context()"],
+}
+
+
+def one_run(argv, env):
     start = time.perf_counter()
-    pid = os.posix_spawn("/usr/bin/openssl", ["openssl", "version"], env,
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)])
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)])
     _, status = os.waitpid(pid, 0)
-    assert status == 0, "openssl version failed"
+    assert status == 0, f"{argv} failed"
     return time.perf_counter() - start
+
+
+def measure(argv, variants, runs):
+    times = {name: [] for name in variants}
+    names = list(variants)
+    for i in range(runs * len(names)):
+        name = names[i % len(names)]
+        times[name].append(one_run(argv, variants[name]))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main():
@@ -69,18 +87,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         variants = {name: dict(os.environ, OPENSSL_CONF=str(path), OPENSSL_MODULES=str(BUILD / "provider"))
                     for name, path in configs(Path(tmp)).items()}
-        times = {name: [] for name in variants}
-        names = list(variants)
-        for i in range(runs * len(names)):
-            name = names[i % len(names)]
-            times[name].append(one_run(variants[name]))
-    base = statistics.median(times["without hsmprov"])
-    print(f"`openssl version`, this system's openssl.cnf plus a providers section, {runs} runs each, "
-          "alternating:\n")
-    print("| config | median ms | without hsmprov / this |\n|---|---|---|")
-    for name in names:
-        median = statistics.median(times[name])
-        print(f"| {name} | {median * 1e3:.3f} | {base / median:.3f} |")
+        print("This system's openssl.cnf plus a providers section; runs alternate between the configs.")
+        for program, argv in PROGRAMS.items():
+            program_runs = runs if argv[0].endswith("openssl") else max(runs // 10, 1)
+            medians = measure(argv, variants, program_runs)
+            base = medians["without hsmprov"]
+            print(f"\n{program}, {program_runs} runs each:\n")
+            print("| config | median ms | without hsmprov / this |\n|---|---|---|")
+            for name, median in medians.items():
+                print(f"| {name} | {median * 1e3:.3f} | {base / median:.3f} |")
 
 
 if __name__ == "__main__":
