@@ -22,6 +22,6 @@ openssl req -new -key "$key" -subj "/CN=$label" -out "$out/$label.csr"
 echo "== fetch the key's PKC"
 "$pkc_cli" get --key "$key" -o "$out/$label.pkc.p7b"
 
-echo "== check the PKC and the CSR together"
-"$pkc_cli" verify ${roots:+--roots "$roots"} --csr "$out/$label.csr" "$out/$label.pkc.p7b"
+echo "== check the PKC and the CSR together, with the code-signing key rules"
+"$pkc_cli" verify ${roots:+--roots "$roots"} --policy code-signing --csr "$out/$label.csr" "$out/$label.pkc.p7b"
 echo "send $out/$label.csr and $out/$label.pkc.p7b to the CA"

@@ -1,10 +1,10 @@
 // hsmprov-pkc: verify Luna key attestations (PKC files) offline, in one
-// process for many files, and fetch a key's PKC from a Luna.
-//   hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at TIME|now] [--json] PKC...
-//   hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|tctrust|ecc] -o FILE
+// process for many files, and fetch a key's PKC from a Luna. Usage below
+// (kVerifyUsage, kGetUsage) and in hsmprov-pkc(1).
 // Exit status: 0 all valid (or written), 1 a PKC or the CSR match is invalid
 // (or the token has no PKC for the key), 2 an input cannot be read, the
 // usage is wrong, or the token cannot be reached.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -29,21 +29,42 @@ using hsmprov::json_string;
 using namespace hsmprov::pkc;
 
 constexpr int kValid = 0, kInvalid = 1, kUnreadable = 2;
+// The JSON verdict's schema: name and version (README, "JSON verdicts").
+constexpr const char* kJsonSchema = "hsmprov-pkc-verdict/1";
+
+constexpr const char* kVerifyUsage =
+    "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at YYYY-MM-DDTHH:MM:SSZ|now]\n"
+    "                          [--policy code-signing] [--json] PKC...\n"
+    "  Checks each PKC (DER or PEM PKCS#7): its structure, its chain to the trust anchors (default: the\n"
+    "  installed Luna roots; each certificate of --roots is trusted as its name and public key), the dates\n"
+    "  at --at, that the CSR's key is the attested key, and the policy's key rules.\n"
+    "  Exit status: 0 all valid, 1 one is invalid, 2 an input cannot be read or the usage is wrong.\n";
+constexpr const char* kGetUsage =
+    "usage: hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|ecc] -o FILE\n"
+    "  Writes the key's PKC as its Luna gives it (cits for RSA keys, ecc for EC keys by default), through the\n"
+    "  module and PIN of hsmprov's section in OpenSSL's config (OPENSSL_CONF).\n"
+    "  Exit status: 0 written, 1 the token has no PKC for the key, 2 the usage is wrong or the token cannot be\n"
+    "  reached.\n";
 
 struct Options {
   std::string csr;
   std::string roots;
+  std::string policy;
   std::optional<time_t> at;
   bool json = false;
   std::vector<std::string> files;
 };
 
-int usage(const std::string& problem) {
-  std::cerr << "hsmprov-pkc: " << problem << "\n"
-            << "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at YYYY-MM-DDTHH:MM:SSZ|now] [--json] "
-               "PKC...\n"
-            << "       hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|tctrust|ecc] -o FILE\n";
+int usage(const std::string& problem, const char* text = nullptr) {
+  std::cerr << "hsmprov-pkc: " << problem << "\n";
+  if (text != nullptr) std::cerr << text;
+  else std::cerr << kVerifyUsage << kGetUsage;
   return kUnreadable;
+}
+
+int help(const char* text) {
+  std::cout << text;
+  return kValid;
 }
 
 std::optional<time_t> parse_time(const std::string& text) {
@@ -63,23 +84,23 @@ std::string default_roots() {
   return HSMPROV_ROOTS_INSTALLED;
 }
 
-std::string key_description(const Pkc& pkc) {
-  EVP_PKEY* key = attested_key(pkc);
-  std::string type = EVP_PKEY_is_a(key, "RSA") ? "RSA" : EVP_PKEY_is_a(key, "EC") ? "EC" : "other";
-  return type + " " + std::to_string(EVP_PKEY_get_bits(key));
-}
+// "RSA 2048" or "EC 256": the JSON's "key" since its first version.
+std::string key_type_and_bits(const KeyFacts& key) { return key.type + " " + std::to_string(key.bits); }
 
 void print_human(const std::string& file, const Report& report) {
   std::cout << file << ": " << (report.valid ? "VALID" : "INVALID") << "\n";
-  if (!report.valid) std::cout << "  reason:    " << report.reason << "\n";
+  for (const std::string& reason : report.reasons) std::cout << "  reason:    " << reason << "\n";
   if (!report.pkc) return;
   const Pkc& pkc = *report.pkc;
+  KeyFacts key = key_facts(attested_key(pkc));
   std::cout << "  profile:   " << (pkc.profile == "rsa" ? "RSA (Chrysalis-ITS)" : "ECC") << ", " << pkc.chain.size()
             << " certificates\n"
             << "  HSM:       serial " << hsm_serial(pkc) << ", firmware "
             << (firmware_version(pkc).empty() ? "(not given)" : firmware_version(pkc)) << ", model "
             << (hsm_model(pkc).empty() ? "(not given)" : hsm_model(pkc)) << "\n"
-            << "  key:       " << key_description(pkc) << " bits, OUID " << key_ouid(pkc) << "\n"
+            << "  key:       " << key_type_and_bits(key) << " bits" << (key.curve.empty() ? "" : " (" + key.curve + ")")
+            << ", OUID " << key_ouid(pkc) << "\n"
+            << "  key SHA-256 (SubjectPublicKeyInfo): " << report.attested_key_sha256 << "\n"
             << "  chain:\n";
   for (const Certificate& c : pkc.chain) {
     std::cout << "    " << subject_of(c.x509.get()) << "\n      valid " << validity_of(c.x509.get())
@@ -87,50 +108,90 @@ void print_human(const std::string& file, const Report& report) {
               << "\n";
   }
   std::cout << "  dates:     " << (report.dates_checked ? "checked" : "not checked (give --at TIME)") << "\n";
-  if (report.csr_checked) std::cout << "  CSR:       " << (report.valid ? "matches the attested key" : "no match") << "\n";
+  if (report.csr_checked)
+    std::cout << "  CSR:       " << (report.csr_matches ? "matches the attested key" : "no match") << "\n";
+  if (report.policy) {
+    std::cout << "  policy:    " << report.policy->name << ": " << (report.policy->passed ? "passed" : "FAILED") << "\n";
+    for (const RuleResult& rule : report.policy->rules)
+      std::cout << "    " << (rule.passed ? "ok   " : "FAIL ") << rule.rule << ": " << rule.detail << "\n";
+  }
 }
 
+std::string json_bool(bool value) { return value ? "true" : "false"; }
+
+std::string json_policy(const PolicyResult& policy) {
+  std::string out = "{\"name\":" + json_string(policy.name) + ",\"passed\":" + json_bool(policy.passed) + ",\"rules\":[";
+  for (size_t i = 0; i < policy.rules.size(); ++i) {
+    const RuleResult& rule = policy.rules[i];
+    out += (i ? "," : "") + std::string("{\"rule\":") + json_string(rule.rule) + ",\"passed\":" + json_bool(rule.passed) +
+           ",\"detail\":" + json_string(rule.detail) + "}";
+  }
+  return out + "]}";
+}
+
+// One file's verdict; the fields are documented in the README ("JSON
+// verdicts"). A change that removes or changes a field raises kJsonSchema.
 std::string json_report(const std::string& file, const Report& report) {
   std::ostringstream out;
-  out << "{\"file\":" << json_string(file) << ",\"valid\":" << (report.valid ? "true" : "false");
+  out << "{\"schema\":" << json_string(kJsonSchema) << ",\"file\":" << json_string(file)
+      << ",\"valid\":" << json_bool(report.valid) << ",\"verdict\":" << json_string(report.valid ? "VALID" : "INVALID");
   if (!report.valid) out << ",\"reason\":" << json_string(report.reason);
+  out << ",\"reasons\":[";
+  for (size_t i = 0; i < report.reasons.size(); ++i) out << (i ? "," : "") << json_string(report.reasons[i]);
+  out << "],\"policy\":" << (report.policy ? json_policy(*report.policy) : "null");
+  out << ",\"csr_checked\":" << json_bool(report.csr_checked);
+  if (report.csr_checked)
+    out << ",\"csr_matches\":" << json_bool(report.csr_matches)
+        << ",\"csr_key_sha256\":" << json_string(report.csr_key_sha256);
   if (report.pkc) {
     const Pkc& pkc = *report.pkc;
+    KeyFacts key = key_facts(attested_key(pkc));
     out << ",\"profile\":" << json_string(pkc.profile) << ",\"hsm_serial\":" << json_string(hsm_serial(pkc))
         << ",\"firmware\":" << json_string(firmware_version(pkc)) << ",\"model\":" << json_string(hsm_model(pkc))
-        << ",\"key\":" << json_string(key_description(pkc)) << ",\"ouid\":" << json_string(key_ouid(pkc))
-        << ",\"dates_checked\":" << (report.dates_checked ? "true" : "false")
-        << ",\"csr_checked\":" << (report.csr_checked ? "true" : "false") << ",\"chain\":[";
+        << ",\"key\":" << json_string(key_type_and_bits(key)) << ",\"key_type\":" << json_string(key.type)
+        << ",\"key_bits\":" << key.bits << ",\"key_curve\":" << json_string(key.curve)
+        << ",\"key_sha256\":" << json_string(report.attested_key_sha256) << ",\"ouid\":" << json_string(key_ouid(pkc))
+        << ",\"dates_checked\":" << json_bool(report.dates_checked) << ",\"chain\":[";
     for (size_t i = 0; i < pkc.chain.size(); ++i) {
       const Certificate& c = pkc.chain[i];
       out << (i ? "," : "") << "{\"subject\":" << json_string(subject_of(c.x509.get()))
           << ",\"validity\":" << json_string(validity_of(c.x509.get()))
-          << ",\"signature_reencoded\":" << (c.signature_reencoded ? "true" : "false") << "}";
+          << ",\"signature_reencoded\":" << json_bool(c.signature_reencoded) << "}";
     }
     out << "]";
   }
   return out.str() + "}";
 }
 
-int parse_options(int argc, char** argv, Options& options) {
+// 0, or the exit status to leave with (after --help: kValid through `help`).
+int parse_options(int argc, char** argv, Options& options, bool& helped) {
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      helped = true;
+      return help(kVerifyUsage);
+    }
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--json") {
       options.json = true;
-    } else if (arg == "--csr" || arg == "--roots" || arg == "--at") {
+    } else if (arg == "--csr" || arg == "--roots" || arg == "--at" || arg == "--policy") {
       const char* v = value();
-      if (v == nullptr) return usage(arg + " needs a value");
+      if (v == nullptr) return usage(arg + " needs a value", kVerifyUsage);
       if (arg == "--csr") options.csr = v;
       if (arg == "--roots") options.roots = v;
-      if (arg == "--at" && !(options.at = parse_time(v))) return usage("--at takes YYYY-MM-DDTHH:MM:SSZ or now");
-    } else if (arg.rfind("--", 0) == 0) {
-      return usage("unknown option " + arg);
+      if (arg == "--at" && !(options.at = parse_time(v)))
+        return usage("--at takes YYYY-MM-DDTHH:MM:SSZ or now", kVerifyUsage);
+      if (arg == "--policy") options.policy = v;
+    } else if (arg.rfind("-", 0) == 0 && arg != "-") {
+      return usage("unknown option " + arg, kVerifyUsage);
     } else {
       options.files.push_back(arg);
     }
   }
-  if (options.files.empty()) return usage("no PKC file given");
+  const auto& policies = policy_names();
+  if (!options.policy.empty() && std::find(policies.begin(), policies.end(), options.policy) == policies.end())
+    return usage("unknown policy '" + options.policy + "' (known: code-signing)", kVerifyUsage);
+  if (options.files.empty()) return usage("no PKC file given", kVerifyUsage);
   return kValid;
 }
 
@@ -147,7 +208,9 @@ std::optional<hsmprov::Bytes> read_input(const std::string& file) {
 
 int verify_command(int argc, char** argv) {
   Options options;
-  if (int status = parse_options(argc, argv, options)) return status;
+  bool helped = false;
+  int status = parse_options(argc, argv, options, helped);
+  if (helped || status != kValid) return status;
   X509StorePtr roots;
   X509ReqPtr csr;
   try {
@@ -160,7 +223,6 @@ int verify_command(int argc, char** argv) {
   } catch (const hsmprov::Error& e) {
     return usage(e.what());
   }
-  int status = kValid;
   std::string json = "[";
   for (const std::string& file : options.files) {
     auto input = read_input(file);
@@ -168,7 +230,7 @@ int verify_command(int argc, char** argv) {
       status = kUnreadable;
       continue;
     }
-    Report report = check(*input, roots.get(), options.at, csr.get());
+    Report report = check(*input, roots.get(), options.at, csr.get(), options.policy);
     if (!report.valid && status == kValid) status = kInvalid;
     if (options.json) {
       json += (json.size() > 1 ? "," : "") + json_report(file, report);
@@ -180,9 +242,11 @@ int verify_command(int argc, char** argv) {
   return status;
 }
 
+// The formats `verify` reads. A Luna also keeps a TC-Trust form
+// (CKA_PKC_TCTRUST); no sample of it was available to write rules for, so
+// `get` does not write what `verify` could not check.
 CK_ATTRIBUTE_TYPE pkc_attribute(const std::string& format) {
   if (format == "cits") return CKA_PKC_CITS;
-  if (format == "tctrust") return CKA_PKC_TCTRUST;
   if (format == "ecc") return CKA_PKC_ECC;
   return 0;
 }
@@ -204,14 +268,19 @@ int get_command(int argc, char** argv) {
   std::string uri, format, out;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
-    if (i + 1 >= argc) return usage(arg + " needs a value");
+    if (arg == "--help" || arg == "-h") return help(kGetUsage);
+    if (arg != "--key" && arg != "--format" && arg != "-o") return usage("unknown option " + arg, kGetUsage);
+    if (i + 1 >= argc) return usage(arg + " needs a value", kGetUsage);
     if (arg == "--key") uri = argv[++i];
     else if (arg == "--format") format = argv[++i];
-    else if (arg == "-o") out = argv[++i];
-    else return usage("unknown option " + arg);
+    else out = argv[++i];
   }
-  if (uri.empty() || out.empty()) return usage("get needs --key and -o");
-  if (!format.empty() && pkc_attribute(format) == 0) return usage("--format is cits, tctrust or ecc");
+  if (uri.empty() || out.empty()) return usage("get needs --key and -o", kGetUsage);
+  if (format == "tctrust")
+    return usage("the TC-Trust format is not one hsmprov-pkc verify reads; --format cits gives the same key's "
+                 "attestation in the Chrysalis-ITS format, which hsmprov-pkc verify and Thales' validator read",
+                 kGetUsage);
+  if (!format.empty() && pkc_attribute(format) == 0) return usage("--format is cits or ecc", kGetUsage);
   try {
     hsmprov::Core core(hsmprov::parse_config(hsmprov::read_provider_section(HSMPROV_NAME), HSMPROV_DEFAULT_MODULE));
     auto key = private_key(core, uri);
@@ -220,7 +289,7 @@ int get_command(int argc, char** argv) {
     if (!pkc) {
       std::cerr << "hsmprov-pkc: " << key->where() << " has no PKC in format " << format
                 << ": a Luna gives one only for keys generated in it as never-extractable (an imported or "
-                   "extractable key has none), and the RSA formats (cits, tctrust) only for RSA keys, ecc for EC\n";
+                   "extractable key has none), and cits only for RSA keys, ecc for EC keys\n";
       return kInvalid;
     }
     std::ofstream file(out, std::ios::binary);
@@ -238,7 +307,13 @@ int get_command(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return verify_command(argc, argv);
-  if (argc >= 2 && std::strcmp(argv[1], "get") == 0) return get_command(argc, argv);
-  return usage(argc < 2 ? "no command given" : std::string("unknown command ") + argv[1]);
+  std::string command = argc >= 2 ? argv[1] : "";
+  if (command == "verify") return verify_command(argc, argv);
+  if (command == "get") return get_command(argc, argv);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << "hsmprov-pkc: verify Thales Luna key attestations (PKC files) offline; fetch a key's PKC.\n";
+    return help((std::string(kVerifyUsage) + kGetUsage).c_str());
+  }
+  if (command == "--version") return help("hsmprov-pkc " HSMPROV_VERSION "\n");
+  return usage(command.empty() ? "no command given" : "unknown command " + command);
 }

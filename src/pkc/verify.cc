@@ -1,8 +1,11 @@
-// PKC verification with OpenSSL's chain builder against the pinned roots.
+// PKC verification with OpenSSL's chain builder against the trust anchors.
 #include "pkc/verify.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "error.h"
 
@@ -22,6 +25,54 @@ std::string iso8601(const ASN1_TIME* time) {
   return text;
 }
 
+using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
+using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, Deleter<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>>;
+
+// Signs the stand-ins below: OpenSSL never checks a trust anchor's own
+// signature (unless asked to with X509_V_FLAG_CHECK_SS_SIGNATURE, which we
+// do not), but a certificate needs one to be encoded.
+EVP_PKEY* throwaway_key() {
+  static EVP_PKEY* key = [] {
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    EVP_PKEY* made = nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
+        EVP_PKEY_CTX_set_group_name(ctx.get(), "P-256") <= 0 || EVP_PKEY_keygen(ctx.get(), &made) <= 0)
+      fail(HSMPROV_R_INTERNAL, "cannot make the key that signs trust anchors");
+    return made;
+  }();
+  return key;
+}
+
+// RFC 5280 §6.1.1 (d): a trust anchor is a name and a public key. Thales
+// publishes its Chrysalis-ITS root as a v3 certificate without
+// basicConstraints, which OpenSSL refuses as a CA; so OpenSSL is given a
+// stand-in with the anchor's subject, public key and key identifier, CA:TRUE,
+// keyCertSign and no end of validity. The checks on extensions and dates
+// still apply to every certificate below the anchor.
+X509Ptr trust_anchor(X509* published) {
+  X509Ptr anchor(X509_new());
+  BasicConstraintsPtr ca(BASIC_CONSTRAINTS_new());
+  if (!anchor || !ca) fail(HSMPROV_R_INTERNAL, "out of memory");
+  ca->ca = 1;
+  ASN1_BIT_STRING* usage = ASN1_BIT_STRING_new();
+  bool made = usage != nullptr && ASN1_BIT_STRING_set_bit(usage, 5, 1) &&  // keyCertSign
+              X509_set_version(anchor.get(), X509_VERSION_3) &&
+              X509_set_serialNumber(anchor.get(), X509_get_serialNumber(published)) &&
+              X509_set_subject_name(anchor.get(), X509_get_subject_name(published)) &&
+              X509_set_issuer_name(anchor.get(), X509_get_subject_name(published)) &&
+              X509_set_pubkey(anchor.get(), X509_get0_pubkey(published)) &&
+              ASN1_TIME_set_string_X509(X509_getm_notBefore(anchor.get()), "19700101000000Z") &&
+              ASN1_TIME_set_string_X509(X509_getm_notAfter(anchor.get()), "99991231235959Z") &&  // RFC 5280 4.1.2.5
+              X509_add1_ext_i2d(anchor.get(), NID_basic_constraints, ca.get(), 1, X509V3_ADD_DEFAULT) &&
+              X509_add1_ext_i2d(anchor.get(), NID_key_usage, usage, 1, X509V3_ADD_DEFAULT);
+  ASN1_BIT_STRING_free(usage);
+  int skid = X509_get_ext_by_NID(published, NID_subject_key_identifier, -1);
+  if (made && skid >= 0) made = X509_add_ext(anchor.get(), X509_get_ext(published, skid), -1);
+  if (!made || !X509_sign(anchor.get(), throwaway_key(), EVP_sha256()))
+    fail(HSMPROV_R_INTERNAL, "cannot make the trust anchor for '" + subject_of(published) + "'");
+  return anchor;
+}
+
 }  // namespace
 
 X509StorePtr load_roots(const std::string& path) {
@@ -30,9 +81,9 @@ X509StorePtr load_roots(const std::string& path) {
   if (!store || !in) fail(HSMPROV_R_NOT_FOUND, "cannot read the trust anchors '" + path + "'");
   int count = 0;
   ERR_set_mark();
-  while (X509* root = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store.get(), root);
-    X509_free(root);
+  while (X509* read = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) {
+    X509Ptr published(read);
+    X509_STORE_add_cert(store.get(), trust_anchor(published.get()).get());
     ++count;
   }
   ERR_pop_to_mark();  // the end of the file reads as an error
@@ -59,6 +110,12 @@ Verdict verify_chain(const Pkc& pkc, X509_STORE* roots, std::optional<time_t> at
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx || !X509_STORE_CTX_init(ctx.get(), roots, pkc.chain.front().x509.get(), untrusted.get()))
     fail(HSMPROV_R_INTERNAL, "cannot set up chain verification");
+  // The store holds only the stand-ins of trust_anchor(), each the end of a
+  // chain: OpenSSL takes a certificate for self-signed only when its
+  // signature algorithm fits its key, which a stand-in's need not, and would
+  // then look for its issuer. A certificate from the file is never in the
+  // store, so it is never an anchor.
+  X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN);
   if (at) {
     X509_STORE_CTX_set_time(ctx.get(), 0, *at);
   } else {
@@ -71,7 +128,7 @@ Verdict verify_chain(const Pkc& pkc, X509_STORE* roots, std::optional<time_t> at
   int error = X509_STORE_CTX_get_error(ctx.get());
   X509* at_cert = X509_STORE_CTX_get_current_cert(ctx.get());
   std::string where = at_cert ? " at '" + subject_of(at_cert) + "'" : "";
-  return {false, std::string("chain to the pinned roots fails") + where + ": " + X509_verify_cert_error_string(error)};
+  return {false, std::string("chain to the trust anchors fails") + where + ": " + X509_verify_cert_error_string(error)};
 }
 
 Verdict match_csr(const Pkc& pkc, X509_REQ* csr) {
@@ -88,22 +145,48 @@ std::string validity_of(const X509* x509) {
   return iso8601(X509_get0_notBefore(x509)) + " .. " + iso8601(X509_get0_notAfter(x509));
 }
 
-Report check(const Bytes& input, X509_STORE* roots, std::optional<time_t> at, X509_REQ* csr) {
+std::string spki_sha256(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int length = i2d_PUBKEY(key, &der);
+  if (length <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  bool hashed = EVP_Digest(der, static_cast<size_t>(length), digest, nullptr, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  if (!hashed) fail(HSMPROV_R_INTERNAL, "cannot hash a public key");
+  static const char hex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char byte : digest) text += {hex[byte >> 4], hex[byte & 15]};
+  return text;
+}
+
+Report check(const Bytes& input, X509_STORE* roots, std::optional<time_t> at, X509_REQ* csr,
+             const std::string& policy) {
   Report report;
   try {
     report.pkc = parse(input);
   } catch (const Error& e) {
-    report.reason = e.what();
-    return report;
+    report.reasons.push_back(e.what());
   }
-  Verdict verdict = verify_chain(*report.pkc, roots, at);
-  report.dates_checked = at.has_value();
-  if (verdict.valid && csr != nullptr) {
-    verdict = match_csr(*report.pkc, csr);
-    report.csr_checked = true;
+  if (report.pkc) {
+    const Pkc& pkc = *report.pkc;
+    report.attested_key_sha256 = spki_sha256(attested_key(pkc));
+    report.dates_checked = at.has_value();
+    if (Verdict chain = verify_chain(pkc, roots, at); !chain.valid) report.reasons.push_back(chain.reason);
+    if (csr != nullptr) {
+      report.csr_checked = true;
+      if (EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr)) report.csr_key_sha256 = spki_sha256(csr_key);
+      Verdict match = match_csr(pkc, csr);
+      report.csr_matches = match.valid;
+      if (!match.valid) report.reasons.push_back(match.reason);
+    }
+    if (!policy.empty()) {
+      report.policy = apply_policy(policy, pkc);
+      for (const RuleResult& rule : report.policy->rules)
+        if (!rule.passed) report.reasons.push_back("policy " + policy + ": " + rule.detail);
+    }
   }
-  report.valid = verdict.valid;
-  report.reason = verdict.reason;
+  report.valid = report.reasons.empty();
+  if (!report.valid) report.reason = report.reasons.front();
   return report;
 }
 
