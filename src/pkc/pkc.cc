@@ -93,10 +93,23 @@ X509Ptr parse_certificate(const Bytes& der, size_t position) {
   return x509;
 }
 
-bool is_ecdsa(const X509* x509) {
-  int pkey_nid = NID_undef;
-  return OBJ_find_sigid_algs(X509_get_signature_nid(x509), nullptr, &pkey_nid) &&
-         pkey_nid == NID_X9_62_id_ecPublicKey;
+// Whether the certificate's signatureAlgorithm is ECDSA (an OID under
+// 1.2.840.10045.4), read from the DER so that a certificate is parsed by
+// OpenSSL once: on OpenSSL 3.0 d2i_X509 is most of a PKC's verification
+// time. False for anything malformed; d2i_X509 then says what is wrong.
+bool signed_with_ecdsa(const Bytes& der) {
+  static constexpr unsigned char kEcdsaArc[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04};  // 1.2.840.10045.4
+  auto outer = der::read(der.data(), der.size());
+  if (!outer || outer->tag != 0x30) return false;
+  const unsigned char* end = outer->content + outer->content_size;
+  auto tbs = der::read(outer->content, outer->content_size);
+  if (!tbs) return false;
+  const unsigned char* at = outer->content + tbs->total_size;
+  auto algorithm = der::read(at, static_cast<size_t>(end - at));
+  if (!algorithm || algorithm->tag != 0x30) return false;
+  auto oid = der::read(algorithm->content, algorithm->content_size);
+  return oid && oid->tag == 0x06 && oid->content_size > sizeof kEcdsaArc &&
+         std::memcmp(oid->content, kEcdsaArc, sizeof kEcdsaArc) == 0;
 }
 
 // Luna signs some certificates with an ECDSA-Sig-Value that is not DER (an
@@ -231,10 +244,8 @@ Pkc parse(const Bytes& input) {
   std::vector<Certificate> certificates;
   for (Bytes& der : certificates_of(pem ? from_pem(input) : input)) {
     Certificate certificate;
-    X509Ptr original = parse_certificate(der, certificates.size());
-    certificate.signature_reencoded = is_ecdsa(original.get()) && reencode_ecdsa_signature(der);
-    certificate.x509 = certificate.signature_reencoded ? parse_certificate(der, certificates.size())
-                                                       : std::move(original);
+    certificate.signature_reencoded = signed_with_ecdsa(der) && reencode_ecdsa_signature(der);
+    certificate.x509 = parse_certificate(der, certificates.size());
     certificate.role = role_of(certificate.x509.get());
     certificate.der = std::move(der);
     certificates.push_back(std::move(certificate));

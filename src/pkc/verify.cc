@@ -145,9 +145,11 @@ std::string validity_of(const X509* x509) {
   return iso8601(X509_get0_notBefore(x509)) + " .. " + iso8601(X509_get0_notAfter(x509));
 }
 
-std::string spki_sha256(EVP_PKEY* key) {
+std::string spki_sha256(const X509_PUBKEY* key) {
+  // The structure as read, not i2d_PUBKEY of the EVP_PKEY: on OpenSSL 3.0
+  // that goes through the encoders and costs as much as a signature check.
   unsigned char* der = nullptr;
-  int length = i2d_PUBKEY(key, &der);
+  int length = i2d_X509_PUBKEY(key, &der);
   if (length <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
   unsigned char digest[SHA256_DIGEST_LENGTH];
   bool hashed = EVP_Digest(der, static_cast<size_t>(length), digest, nullptr, EVP_sha256(), nullptr) == 1;
@@ -169,12 +171,12 @@ Report check(const Bytes& input, X509_STORE* roots, std::optional<time_t> at, X5
   }
   if (report.pkc) {
     const Pkc& pkc = *report.pkc;
-    report.attested_key_sha256 = spki_sha256(attested_key(pkc));
+    report.attested_key_sha256 = spki_sha256(X509_get_X509_PUBKEY(pkc.chain.front().x509.get()));
     report.dates_checked = at.has_value();
     if (Verdict chain = verify_chain(pkc, roots, at); !chain.valid) report.reasons.push_back(chain.reason);
     if (csr != nullptr) {
       report.csr_checked = true;
-      if (EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr)) report.csr_key_sha256 = spki_sha256(csr_key);
+      report.csr_key_sha256 = spki_sha256(X509_REQ_get_X509_PUBKEY(csr));
       Verdict match = match_csr(pkc, csr);
       report.csr_matches = match.valid;
       if (!match.valid) report.reasons.push_back(match.reason);

@@ -41,7 +41,7 @@ std::string validity_of(const X509* x509);
 
 // SHA-256 of the key's SubjectPublicKeyInfo (DER), in hex: the fingerprint
 // a CA matches against its records.
-std::string spki_sha256(EVP_PKEY* key);
+std::string spki_sha256(const X509_PUBKEY* key);
 
 // Everything `hsmprov-pkc verify` checks for one file, in one verdict.
 struct Report {
