@@ -143,19 +143,37 @@ bool reencode_ecdsa_signature(Bytes& der) {
   return true;
 }
 
+// The role EKUs the profiles use; an OID matches one only exactly (not
+// 12383.1.13.99, not an arc that wraps to 13 in 32 bits).
+const std::vector<int>& known_roles() {
+  static const std::vector<int> roles = {1, 7, 8, 12, 13, 14, 15};
+  return roles;
+}
+
+
+std::string role_name(int role) { return std::string(kRolePrefix) + std::to_string(role); }
+
+std::string oid_text(const ASN1_OBJECT* object) {
+  int length = OBJ_obj2txt(nullptr, 0, object, 1);
+  if (length <= 0) return "";
+  std::string text(static_cast<size_t>(length) + 1, '\0');
+  OBJ_obj2txt(text.data(), length + 1, object, 1);
+  text.resize(static_cast<size_t>(length));
+  return text;
+}
+
 int role_of(const X509* x509) {
   auto* usages = static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(x509, NID_ext_key_usage, nullptr, nullptr));
   int role = 0;
   for (int i = 0; usages != nullptr && i < sk_ASN1_OBJECT_num(usages) && role == 0; ++i) {
-    char oid[80];
-    OBJ_obj2txt(oid, sizeof oid, sk_ASN1_OBJECT_value(usages, i), 1);
-    if (std::strncmp(oid, kRolePrefix, sizeof kRolePrefix - 1) == 0) role = std::atoi(oid + sizeof kRolePrefix - 1);
+    std::string oid = oid_text(sk_ASN1_OBJECT_value(usages, i));  // every arc, however long
+    for (int known : known_roles())
+      if (oid == role_name(known)) role = known;
   }
   EXTENDED_KEY_USAGE_free(usages);
   return role;
 }
 
-std::string role_name(int role) { return std::string(kRolePrefix) + std::to_string(role); }
 
 // Leaf first, each next certificate the issuer of the one before.
 std::vector<Certificate> ordered_chain(std::vector<Certificate> certificates) {

@@ -77,6 +77,19 @@ def tampered_tbs(certificate: bytes) -> bytes:
     return flip(certificate, tbs_end - 40)  # inside the TBS, past the header
 
 
+def oid_der(dotted: str) -> bytes:
+    """DER of an OBJECT IDENTIFIER (X.690 8.19), arcs of any size."""
+    arcs = [int(arc) for arc in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        body += bytes(reversed(chunk))
+    return tlv(0x06, bytes(body))
+
+
 def name(*attributes):
     oids = {"C": x509.oid.NameOID.COUNTRY_NAME, "ST": x509.oid.NameOID.STATE_OR_PROVINCE_NAME,
             "L": x509.oid.NameOID.LOCALITY_NAME, "O": x509.oid.NameOID.ORGANIZATION_NAME,
@@ -112,7 +125,8 @@ ECC_PROFILE = [
 
 class SelfMadeChain:
     """A real profile's names and extensions, with keys and a root of our own.
-    `roles` replaces the role EKUs (0: a non-PKC EKU instead)."""
+    `roles` replaces the role EKUs (0: a non-PKC EKU instead; a string: that
+    whole OID)."""
 
     def __init__(self, roles=None, profile=RSA_PROFILE):
         roles = roles or [role for _, role, _ in profile]
@@ -123,12 +137,16 @@ class SelfMadeChain:
         self.certificates = []
         for i, (subject, _, values) in enumerate(profile):
             issuer = profile[min(i + 1, len(profile) - 1)][0]
-            usage = ObjectIdentifier(f"1.3.6.1.4.1.12383.1.{roles[i]}") if roles[i] else \
-                x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+            if isinstance(roles[i], str):  # a whole OID, encoded here: cryptography refuses huge arcs
+                usages = x509.UnrecognizedExtension(x509.oid.ExtensionOID.EXTENDED_KEY_USAGE,
+                                                    tlv(0x30, oid_der(roles[i])))
+            else:
+                usages = x509.ExtendedKeyUsage([ObjectIdentifier(f"1.3.6.1.4.1.12383.1.{roles[i]}") if roles[i] else
+                                                x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
             builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
                        .public_key(self.keys[i].public_key()).serial_number(1000 + i)
                        .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
-                       .add_extension(x509.ExtendedKeyUsage([usage]), critical=True))
+                       .add_extension(usages, critical=True))
             if i > 0:
                 builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             for oid, value in values.items():

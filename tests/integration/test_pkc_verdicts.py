@@ -160,3 +160,21 @@ def test_man_page_documents_every_option():
     page = (ROOT / "docs" / "man" / "hsmprov-pkc.1").read_text()
     for option in ["--policy", "--roots", "--json", "--csr", "--at", "--help", "--version", "code-signing"]:
         assert option.replace("-", r"\-") in page or option in page, option
+
+
+@pytest.mark.parametrize("leaf_eku", ["1.3.6.1.4.1.12383.1.13.99",   # the OID plus an extra arc
+                                      "1.3.6.1.4.1.12383.1.4294967309",  # 13 after a 32-bit wrap-around
+                                      "1.3.6.1.4.1.12383.1",         # a prefix of it
+                                      "1.3.6.1.4.1.12383.1.130"])    # another arc starting with 13
+def test_role_ekus_are_compared_exactly(env, tmp_path, leaf_eku):
+    chain = vectors.SelfMadeChain(roles=[leaf_eku, 12, 8, 7, 1])
+    pkc, root = tmp_path / "near.p7b", tmp_path / "near-root.pem"
+    pkc.write_bytes(chain.pkcs7())
+    root.write_bytes(chain.root_pem())
+    result = pkc_cli(env, "verify", "--roots", root, pkc)
+    assert result.returncode == 1
+    assert b"PKC rule 'one-leaf' fails: 0 certificates carry the key-attestation EKU" in result.stdout
+    exact = vectors.SelfMadeChain(roles=["1.3.6.1.4.1.12383.1.13", 12, 8, 7, 1])
+    pkc.write_bytes(exact.pkcs7())
+    root.write_bytes(exact.root_pem())
+    assert pkc_cli(env, "verify", "--roots", root, pkc).returncode == 0
