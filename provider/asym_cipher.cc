@@ -9,6 +9,7 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "config.h"
 #include "key_data.h"
 #include "padding_param.h"
 #include "keys/rsa_decryption.h"
@@ -67,7 +68,11 @@ void set_wrap_params(CipherCtx& ctx, const OSSL_PARAM params[]) {
     if (ctx.wrap_format != "raw" && ctx.wrap_format != "azure-byok")
       fail(HSMPROV_R_INVALID_ARGUMENT, HSMPROV_PARAM_WRAP_FORMAT " is raw or azure-byok");
   }
-  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_LEGACY))) ctx.wrap_legacy = utf8(p) == "yes";
+  if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_WRAP_LEGACY))) {
+    std::optional<bool> legacy = boolean_value(utf8(p));
+    if (!legacy) fail(HSMPROV_R_INVALID_ARGUMENT, HSMPROV_PARAM_WRAP_LEGACY " is yes or no");
+    ctx.wrap_legacy = *legacy;
+  }
 }
 
 int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
@@ -176,8 +181,10 @@ Bytes wrap(CipherCtx& ctx, size_t inlen) {
                                      "input (-in /dev/null)");
   auto algorithm = wrap_algorithm(ctx.wrap_algorithm);
   if (!algorithm)
-    fail(HSMPROV_R_INVALID_ARGUMENT, "give " HSMPROV_PARAM_WRAP_ALGORITHM ", one of: " +
-                                         std::string(known_wrap_algorithms()));
+    fail(HSMPROV_R_INVALID_ARGUMENT,
+         (ctx.wrap_algorithm.empty() ? std::string("give " HSMPROV_PARAM_WRAP_ALGORITHM)
+                                     : "unknown " HSMPROV_PARAM_WRAP_ALGORITHM " '" + ctx.wrap_algorithm + "'") +
+             ", one of: " + known_wrap_algorithms());
   if (ctx.wrap_format == "azure-byok" && (ctx.azure_kid.empty() || !algorithm->rsa_aes))
     fail(HSMPROV_R_INVALID_ARGUMENT, "Azure .byok output needs " HSMPROV_PARAM_AZURE_KID " (the key exchange key's "
                                      "id) and RSA_AES_KEY_WRAP_SHA_1");

@@ -2,6 +2,7 @@
 // is read here only to find keys we do not know, which must not pass silently.
 #include "config.h"
 
+#include <cctype>
 #include <memory>
 
 #include <openssl/conf.h>
@@ -20,9 +21,8 @@ bool is_openssl_key(const std::string& key) {
 }
 
 bool parse_bool(const std::string& key, const std::string& value) {
-  if (value == "true" || value == "yes" || value == "1") return true;
-  if (value == "false" || value == "no" || value == "0") return false;
-  fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not true or false");
+  if (auto parsed = boolean_value(value)) return *parsed;
+  fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not yes or no (true/false, on/off, 1/0)");
 }
 
 bool known(const std::string& key) {
@@ -76,6 +76,14 @@ ConfigValues read_section_of(const std::string& provider_name) {
 }
 
 }  // namespace
+
+std::optional<bool> boolean_value(const std::string& text) {
+  std::string lower;
+  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "yes" || lower == "true" || lower == "on" || lower == "1") return true;
+  if (lower == "no" || lower == "false" || lower == "off" || lower == "0") return false;
+  return std::nullopt;
+}
 
 const char* const* config_keys() {
   static const char* const keys[] = {"pkcs11-module-path", "pkcs11-module-init-args",

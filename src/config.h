@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace hsmprov {
@@ -17,6 +18,10 @@ struct Config {
 };
 
 using ConfigValues = std::map<std::string, std::string>;
+
+// A boolean as OpenSSL's config spells one: yes/no, true/false, on/off,
+// 1/0, in any case; nullopt for anything else.
+std::optional<bool> boolean_value(const std::string& text);
 
 // The keys this provider reads; OpenSSL's own section keys are not among them.
 const char* const* config_keys();

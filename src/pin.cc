@@ -43,7 +43,10 @@ Pin Pin::from_spec(const std::string& spec) {
     OPENSSL_cleanse(buffer, sizeof buffer);
     fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is too long to hold a PIN");
   }
-  if (length > 0 && buffer[length - 1] == '\n') --length;
+  // The first line is the PIN, as the example config says: an editor's
+  // final newline, or a note on a second line, is not part of it.
+  if (const void* newline = std::memchr(buffer, '\n', length))
+    length = static_cast<size_t>(static_cast<const char*>(newline) - buffer);
   if (length > 0 && buffer[length - 1] == '\r') --length;
   if (length == 0) fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is empty");
   Pin pin;

@@ -3,9 +3,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
+#include <utility>
 
 #include "error.h"
 
@@ -72,6 +75,69 @@ const P11Kit& p11kit() {
   return *loaded;
 }
 
+// RFC 7512's path attributes; p11-kit takes the last of a repeated one and
+// ignores query attributes it does not know, so the text is checked first.
+bool known_path_attribute(const std::string& name) {
+  static const char* const names[] = {"token", "manufacturer", "serial", "model", "library-manufacturer",
+                                      "library-description", "library-version", "object", "type", "id",
+                                      "slot-description", "slot-manufacturer", "slot-id"};
+  for (const char* known : names)
+    if (name == known) return true;
+  return false;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t end; (end = text.find(separator, start)) != std::string::npos; start = end + 1)
+    parts.push_back(text.substr(start, end - start));
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+bool holds_nul(const std::string& value) {
+  for (size_t at = value.find('%'); at != std::string::npos; at = value.find('%', at + 1))
+    if (value.compare(at + 1, 2, "00") == 0) return true;
+  return false;
+}
+
+// Refuses what p11-kit would let through: an attribute given twice, an
+// unknown or unsupported query attribute, an empty object= or id= (which
+// would select more than the user named), a NUL byte in a text value.
+void check_attributes(const std::string& text) {
+  static constexpr std::string_view scheme = "pkcs11:";
+  if (text.compare(0, scheme.size(), scheme) != 0) return;  // p11-kit says what is wrong
+  std::string rest = text.substr(scheme.size());
+  size_t question = rest.find('?');
+  std::vector<std::pair<std::string, bool>> parts;  // attribute, in the query
+  for (const std::string& item : split(rest.substr(0, question), ';')) parts.emplace_back(item, false);
+  if (question != std::string::npos)
+    for (const std::string& item : split(rest.substr(question + 1), '&')) parts.emplace_back(item, true);
+  std::vector<std::string> seen;
+  for (const auto& [item, in_query] : parts) {
+    if (item.empty()) continue;
+    size_t equals = item.find('=');
+    std::string name = item.substr(0, equals);
+    std::string value = equals == std::string::npos ? "" : item.substr(equals + 1);
+    if (std::find(seen.begin(), seen.end(), name) != seen.end())
+      fail(HSMPROV_R_URI, "the pkcs11: URI gives '" + name + "' twice");
+    seen.push_back(name);
+    if (in_query && (name == "module-name" || name == "module-path"))
+      fail(HSMPROV_R_URI, "the pkcs11: URI names a module ('" + name +
+                              "'): hsmprov uses the module of its config section (pkcs11-module-path)");
+    if (in_query && name != "pin-value" && name != "pin-source")
+      fail(HSMPROV_R_URI, "the pkcs11: URI has the unknown query attribute '" + name + "'");
+    if (!in_query && !known_path_attribute(name))
+      fail(HSMPROV_R_URI, "the pkcs11: URI has the unknown attribute '" + name + "'");
+    if ((name == "object" || name == "id") && value.empty())
+      fail(HSMPROV_R_URI, "the pkcs11: URI's '" + name + "=' is empty: give a value or leave it out");
+    // id= is bytes (any of them 0); every other value is text, where a NUL
+    // would cut it short when a module reads it as a C string.
+    if (name != "id" && holds_nul(value))
+      fail(HSMPROV_R_URI, "the pkcs11: URI's '" + name + "' holds a NUL byte (%00)");
+  }
+}
+
 }  // namespace
 
 Uri::Uri(Handle handle, std::string text) : uri_(std::move(handle)), text_(std::move(text)) {
@@ -84,6 +150,8 @@ Uri::Uri(Handle handle, std::string text) : uri_(std::move(handle)), text_(std::
 }
 
 Uri Uri::parse(const std::string& text) {
+  if (text.find('\0') != std::string::npos) fail(HSMPROV_R_URI, "the pkcs11: URI holds a NUL byte");
+  check_attributes(text);
   const P11Kit& api = p11kit();
   Handle handle(api.uri_new(), api.uri_free);
   int rc = api.parse(text.c_str(), P11_KIT_URI_FOR_ANY, handle.get());

@@ -103,6 +103,10 @@ std::optional<std::string> decode_key_reference(const Bytes& der) {
   if (kind != HSMPROV_PEM_KEY_REFERENCE && kind != kPkcs11ProviderKind) return std::nullopt;
   std::string uri = string_of(sk_ASN1_TYPE_value(sequence.get(), 1), V_ASN1_UTF8STRING);
   if (uri.rfind("pkcs11:", 0) != 0) fail(HSMPROV_R_INVALID_ARGUMENT, "the key reference holds no pkcs11: URI");
+  // Read as a C string, the URI would end at the NUL and select another key
+  // than its full text says.
+  if (uri.find('\0') != std::string::npos)
+    fail(HSMPROV_R_INVALID_ARGUMENT, "the key reference's URI holds a NUL byte");
   return uri;
 }
 

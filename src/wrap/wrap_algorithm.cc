@@ -28,7 +28,7 @@ std::optional<WrapAlgorithm> wrap_algorithm(const std::string& name) {
       algorithm.rsa_aes = true;
       return with_hash(algorithm, sha256);
     }
-    for (int bits : {2048, 3072, 4096}) {
+    for (int bits : {3072, 4096}) {  // Google's import methods: no 2048
       std::string google = "RSA_OAEP_" + std::to_string(bits) + "_SHA" + hash;
       if (name == google || name == google + "_AES_256") {
         algorithm.rsa_aes = name != google;

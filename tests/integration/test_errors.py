@@ -45,6 +45,15 @@ def test_wrong_pin(token, tmp_path):
     assert token.debug_log.read_text().count("C_Login: CKR_PIN_INCORRECT") == 1
 
 
+def test_pin_file_gives_its_first_line(token, tmp_path):
+    # As the example config says: a note on a second line (or a CRLF end) is not part of the PIN.
+    noted = tmp_path / "noted.pin"
+    noted.write_bytes(token.pin_file.read_text().strip().encode() + b"\r\nthe user PIN of 'test token'\n")
+    result = load_with_pin(token, tmp_path, f"file:{noted}")
+    assert result.returncode == 0, result.stderr
+    assert b"BEGIN PUBLIC KEY" in result.stdout
+
+
 def test_empty_pin_file_says_so(token, tmp_path):
     empty = tmp_path / "empty.pin"
     empty.write_text("\n")

@@ -59,7 +59,7 @@ def test_unknown_key_stops_loading_and_is_named(softhsm, tmp_path):
 
 def test_bad_value_stops_loading_and_is_named(softhsm, tmp_path):
     config_refused(softhsm, tmp_path, "pkcs11-module-cache-keys = sometimes",
-                   "config key 'pkcs11-module-cache-keys': 'sometimes' is not true or false")
+                   "config key 'pkcs11-module-cache-keys': 'sometimes' is not yes or no")
 
 
 def test_literal_pin_in_config(softhsm, tmp_path):

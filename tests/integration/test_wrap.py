@@ -183,7 +183,7 @@ def test_refusals(softhsm_keys, tmp_path):
     refused(token, "extractable-rsa", "RSAES_OAEP_SHA_1", "is a private key: it is wrapped as PKCS#8")
     refused(token, "extractable-rsa", "RSA_AES_KEY_WRAP_SHA_1", "has no RFC 5649 key wrap (CKM_AES_KEY_WRAP_KWP")
     refused(token, "aes-256", "RSAES_PKCS1_V1_5", "retired by AWS KMS in October 2023")
-    refused(token, "aes-256", "ROT13", "give hsmprov-wrap-algorithm, one of: RSAES_OAEP_SHA_1")
+    refused(token, "aes-256", "ROT13", "unknown hsmprov-wrap-algorithm 'ROT13', one of: RSAES_OAEP_SHA_1")
     refused(token, "aes-256", "RSA_AES_KEY_WRAP_SHA_1", "Azure .byok output needs hsmprov-azure-kid",
             "-pkeyopt", "hsmprov-wrap-format:azure-byok")
     small = Kms(tmp_path, 1024)
@@ -191,10 +191,24 @@ def test_refusals(softhsm_keys, tmp_path):
     refused(token, "no-such-key", "RSAES_OAEP_SHA_1", "matches 0 secret or private keys")
 
 
-def test_legacy_pkcs1_only_when_asked(softhsm_keys):
+@pytest.mark.parametrize("yes", ["yes", "YES", "true", "on", "1"])
+def test_legacy_pkcs1_only_when_asked(softhsm_keys, yes):
     token, kms = softhsm_keys, softhsm_keys.kms[2048]
-    _, out = wrap(token, kms.public_der, "aes-256", "RSAES_PKCS1_V1_5", "-pkeyopt", "hsmprov-wrap-legacy:yes")
+    _, out = wrap(token, kms.public_der, "aes-256", "RSAES_PKCS1_V1_5", "-pkeyopt", f"hsmprov-wrap-legacy:{yes}")
     same_as_token_aes(token, "aes-256", kms.key.decrypt(out.read_bytes(), padding.PKCS1v15()))
+
+
+def test_legacy_flag_takes_only_a_boolean(softhsm_keys):
+    refused(softhsm_keys, "aes-256", "RSAES_PKCS1_V1_5", "hsmprov-wrap-legacy is yes or no", "-pkeyopt",
+            "hsmprov-wrap-legacy:maybe", kms_bits=2048)
+    refused(softhsm_keys, "aes-256", "RSAES_PKCS1_V1_5", "hsmprov-wrap-legacy:yes", "-pkeyopt",
+            "hsmprov-wrap-legacy:no", kms_bits=2048)
+
+
+def test_only_googles_import_method_names(softhsm_keys):
+    # Google's methods are RSA_OAEP_3072_* and RSA_OAEP_4096_*: a 2048 name is no method of theirs.
+    refused(softhsm_keys, "aes-256", "RSA_OAEP_2048_SHA256_AES_256",
+            "unknown hsmprov-wrap-algorithm 'RSA_OAEP_2048_SHA256_AES_256', one of:", kms_bits=2048)
 
 
 def test_input_must_be_empty(softhsm_keys, tmp_path):

@@ -64,6 +64,14 @@ void bad_values_name_their_key(void**) {
   assert_true(refusal({{"pkcs11-module-token-pin", "file:"}}).find("'pkcs11-module-token-pin'") != std::string::npos);
 }
 
+void booleans_as_openssl_spells_them(void**) {
+  for (const char* yes : {"yes", "YES", "true", "True", "on", "ON", "1"}) assert_true(*hsmprov::boolean_value(yes));
+  for (const char* no : {"no", "No", "false", "FALSE", "off", "Off", "0"}) assert_false(*hsmprov::boolean_value(no));
+  for (const char* neither : {"", "y", "2", "yes please", "maybe"}) assert_false(hsmprov::boolean_value(neither).has_value());
+  Config config = hsmprov::parse_config({{"pkcs11-module-cache-keys", "OFF"}}, "/proxy.so");
+  assert_false(config.cache_keys);
+}
+
 void no_module_at_all_is_refused(void**) {
   assert_true(refusal({}, "").find("pkcs11-module-path") != std::string::npos);
 }
@@ -169,7 +177,7 @@ int main() {
       cmocka_unit_test(scan_gives_up_where_the_form_is_not_plain),
       cmocka_unit_test(defaults_use_the_proxy_module), cmocka_unit_test(known_keys_are_read),
       cmocka_unit_test(unknown_key_is_named),          cmocka_unit_test(bad_values_name_their_key),
-      cmocka_unit_test(no_module_at_all_is_refused),
+      cmocka_unit_test(no_module_at_all_is_refused), cmocka_unit_test(booleans_as_openssl_spells_them),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -97,6 +97,18 @@ void damaged_reference_is_an_error(void**) {
   assert_true(refused);
 }
 
+void nul_in_the_uri_is_refused(void**) {
+  std::string uri("pkcs11:token=demo;object=ec-key\0;object=rsa-key;type=private", 60);
+  MemBio in(hsmprov::encode_key_reference(uri));
+  std::string said;
+  try {
+    uri_of_next_block(in.bio);
+  } catch (const hsmprov::Error& e) {
+    said = e.what();
+  }
+  assert_string_equal(said.c_str(), "the key reference's URI holds a NUL byte");
+}
+
 }  // namespace
 
 int main() {
@@ -106,6 +118,7 @@ int main() {
       cmocka_unit_test(pkcs11_provider_key_file_is_read),
       cmocka_unit_test(other_input_is_not_ours),
       cmocka_unit_test(damaged_reference_is_an_error),
+      cmocka_unit_test(nul_in_the_uri_is_refused),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -92,6 +92,42 @@ void malformed_uris_are_refused(void**) {
   }
 }
 
+std::string refusal(const char* text) {
+  try {
+    Uri::parse(text);
+  } catch (const hsmprov::Error& e) {
+    return e.reason() == HSMPROV_R_URI ? e.what() : "wrong reason";
+  }
+  return "accepted";
+}
+
+void uris_are_as_strict_as_documented(void**) {
+  struct Case {
+    const char* uri;
+    const char* says;
+  } cases[] = {
+      {"pkcs11:token=a;object=k;object=other", "gives 'object' twice"},
+      {"pkcs11:token=a;token=b", "gives 'token' twice"},
+      {"pkcs11:object=k;type=private;type=public", "gives 'type' twice"},
+      {"pkcs11:token=a?pin-value=1&pin-value=2", "gives 'pin-value' twice"},
+      {"pkcs11:token=a?foo=bar", "unknown query attribute 'foo'"},
+      {"pkcs11:token=a?module-path=/usr/lib/x.so", "names a module ('module-path')"},
+      {"pkcs11:token=a?module-name=softhsm2", "names a module ('module-name')"},
+      {"pkcs11:token=a;colour=blue", "unknown attribute 'colour'"},
+      {"pkcs11:token=a;object=", "'object=' is empty"},
+      {"pkcs11:token=a;id=;type=private", "'id=' is empty"},
+      {"pkcs11:token=demo;object=ec-key%00;object=rsa-key", "'object' holds a NUL byte"},
+      {"pkcs11:token=demo;object=ec-key%00x;type=private", "'object' holds a NUL byte"},
+      {"pkcs11:token=de%00mo", "'token' holds a NUL byte"},
+  };
+  for (const Case& c : cases) {
+    std::string said = refusal(c.uri);
+    if (said.find(c.says) == std::string::npos) fail_msg("%s: %s (expected: %s)", c.uri, said.c_str(), c.says);
+  }
+  assert_string_equal(refusal("pkcs11:token=a;object=k;type=private?pin-source=file:/p").c_str(), "accepted");
+  assert_string_equal(refusal("pkcs11:token=a;id=%00%01;type=private").c_str(), "accepted");  // id is bytes
+}
+
 void object_uri_round_trips(void**) {
   CK_TOKEN_INFO demo = token("demo");
   CK_OBJECT_CLASS private_key = CKO_PRIVATE_KEY;
@@ -114,7 +150,7 @@ int main() {
       cmocka_unit_test(object_attributes_map_to_template), cmocka_unit_test(types_map_to_classes),
       cmocka_unit_test(token_attributes_select_tokens),   cmocka_unit_test(slot_id_selects_slot),
       cmocka_unit_test(pin_attributes_are_read),          cmocka_unit_test(malformed_uris_are_refused),
-      cmocka_unit_test(object_uri_round_trips),
+      cmocka_unit_test(object_uri_round_trips),           cmocka_unit_test(uris_are_as_strict_as_documented),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
