@@ -24,6 +24,8 @@ const char kRolePrefix[] = "1.3.6.1.4.1.12383.1.";
 
 der::Tlv expect(const unsigned char*& at, const unsigned char* end, unsigned char tag, const char* what) {
   auto tlv = der::read(at, static_cast<size_t>(end - at));
+  if (!tlv && at < end && *at == tag)  // the right start, cut short: a partial download, a truncated copy
+    broken("pkcs7", std::string("the file is truncated: its ") + what + " runs past the end of what encloses it");
   if (!tlv || tlv->tag != tag) broken("pkcs7", std::string("not a PKCS#7 SignedData: bad ") + what);
   at += tlv->total_size;
   return *tlv;
