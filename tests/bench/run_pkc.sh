@@ -11,4 +11,4 @@ for i in $(seq "${1:-200}"); do
   cp "$root/tests/data/luna-pkc/rsa-pkc.p7b" "$work/rsa-$i.p7b"
   cp "$root/tests/data/luna-pkc/ecc-pkc.p7b" "$work/ecc-$i.p7b"
 done
-"$build/tests/hsmprov_pkc_bench" "$build/src/hsmprov-pkc" "$root/data/luna-roots.pem" "${2:-3}" "$work"/*.p7b
+"$build/tests/hsmprov_pkc_bench" "$build/src/hsmprov-pkc" "$root/data/luna-roots.pem" "${2:-10}" "$work"/*.p7b
