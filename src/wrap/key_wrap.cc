@@ -120,11 +120,13 @@ std::string algorithms_of(const Token& token) {
   std::string list;
   if (token.has_mechanism(CKM_RSA_PKCS_OAEP)) list += "RSAES_OAEP_SHA_1 (and _SHA_256 if its OAEP takes SHA-256)";
   bool kwp = token.has_mechanism(CKM_AES_KEY_WRAP_KWP) || token.has_mechanism(CKM_LUNA_AES_KWP);
+  // The RSA-AES forms wrap their ephemeral key with the same OAEP: the same
+  // hash caveat holds.
   if (token.has_mechanism(CKM_RSA_AES_KEY_WRAP) ||
       (token.has_mechanism(CKM_RSA_PKCS_OAEP) && token.has_mechanism(CKM_AES_KEY_GEN) && kwp))
-    list += ", RSA_AES_KEY_WRAP_SHA_1/_256";
+    list += ", RSA_AES_KEY_WRAP_SHA_1 (and _SHA_256 likewise)";
   else if (token.has_mechanism(CKM_AES_KEY_WRAP_PAD) && token.has_mechanism(CKM_RSA_PKCS_OAEP))
-    list += ", RSA_AES_KEY_WRAP_* for secret keys whose length is a multiple of 8 bytes";
+    list += ", RSA_AES_KEY_WRAP_SHA_1 (and _SHA_256 likewise) for secret keys whose length is a multiple of 8 bytes";
   return list.empty() ? "none" : list;
 }
 
