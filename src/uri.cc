@@ -2,8 +2,10 @@
 #include "uri.h"
 
 #include <dlfcn.h>
+#include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -104,9 +106,15 @@ bool holds_nul(const std::string& value) {
 // Refuses what p11-kit would let through: an attribute given twice, an
 // unknown or unsupported query attribute, an empty object= or id= (which
 // would select more than the user named), a NUL byte in a text value.
-void check_attributes(const std::string& text) {
+void check_attributes(const std::string& written) {
+  // p11-kit skips whitespace anywhere in a URI (RFC 7512 §2.3 lets a URI be
+  // wrapped); read the same text it reads.
+  std::string text;
+  for (char c : written)
+    if (!std::isspace(static_cast<unsigned char>(c))) text += c;
   static constexpr std::string_view scheme = "pkcs11:";
-  if (text.compare(0, scheme.size(), scheme) != 0) return;  // p11-kit says what is wrong
+  if (text.size() < scheme.size() || strncasecmp(text.c_str(), scheme.data(), scheme.size()) != 0)
+    return;  // not a pkcs11: URI at all: p11-kit says so (a scheme is case-insensitive, as p11-kit reads it)
   std::string rest = text.substr(scheme.size());
   size_t question = rest.find('?');
   std::vector<std::pair<std::string, bool>> parts;  // attribute, in the query

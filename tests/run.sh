@@ -10,7 +10,9 @@
 #                             and tried (tests/package_test.sh)
 #   tests/run.sh --debian13   --package in a Debian 13 chroot (made with debootstrap on first use,
 #                             then reused; see scripts/debian13.sh)
-#   tests/run.sh --ci         both distributions: --all and --clang here, then --debian13 (what CI runs)
+#   tests/run.sh --fuzz [S]   every fuzz target for S seconds (60) (scripts/fuzz.sh, build-fuzz/)
+#   tests/run.sh --ci         both distributions: --all, --clang and a 60 s --fuzz here, then --debian13
+#                             (what CI runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -50,6 +52,7 @@ case "$mode" in
   --all) gcc_build; sanitize_build ;;
   --package) gcc_build; "$root/tests/package_test.sh" ;;
   --debian13) debian13 ;;
-  --ci) gcc_build; sanitize_build; clang_build; debian13 ;;
-  *) echo "usage: tests/run.sh [--sanitize|--clang|--all|--package|--debian13|--ci]" >&2; exit 2 ;;
+  --fuzz) "$root/scripts/fuzz.sh" "${2:-60}" ;;
+  --ci) gcc_build; sanitize_build; clang_build; "$root/scripts/fuzz.sh" 60; debian13 ;;
+  *) echo "usage: tests/run.sh [--sanitize|--clang|--all|--package|--debian13|--fuzz [SECONDS]|--ci]" >&2; exit 2 ;;
 esac

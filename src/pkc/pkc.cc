@@ -273,6 +273,10 @@ Pkc parse(const Bytes& input) {
   Pkc pkc;
   pkc.chain = ordered_chain(std::move(certificates));
   pkc.profile = check_roles(pkc.chain);
+  // What a PKC attests is its leaf's key: one OpenSSL cannot read attests nothing.
+  if (X509_get0_pubkey(pkc.chain.front().x509.get()) == nullptr)
+    broken("leaf-key", "the attested public key of '" + subject_of(pkc.chain.front().x509.get()) +
+                           "' cannot be read");
   return pkc;
 }
 

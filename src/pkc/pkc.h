@@ -45,6 +45,6 @@ std::string firmware_version(const Pkc& pkc); // "" when absent
 std::string hsm_model(const Pkc& pkc);        // from the DAC's CN, "" when absent
 std::string key_ouid(const Pkc& pkc);
 std::string subject_of(const X509* x509);     // one-line RFC 2253 form
-EVP_PKEY* attested_key(const Pkc& pkc);       // the leaf's public key (owned by the leaf)
+EVP_PKEY* attested_key(const Pkc& pkc);       // the leaf's public key (owned by the leaf; never null after parse)
 
 }  // namespace hsmprov::pkc

@@ -178,3 +178,15 @@ def test_role_ekus_are_compared_exactly(env, tmp_path, leaf_eku):
     pkc.write_bytes(exact.pkcs7())
     root.write_bytes(exact.root_pem())
     assert pkc_cli(env, "verify", "--roots", root, pkc).returncode == 0
+
+
+def test_fuzz_finding_unreadable_leaf_key(env):
+    # Found by fuzz_pkc: an ECC PKC whose leaf key OpenSSL cannot read crashed the report and the policy.
+    finding = ROOT / "tests" / "data" / "fuzz" / "pkc-unreadable-leaf-key.p7b"
+    for args in [[], ["--policy", "code-signing", "--json"]]:
+        result = pkc_cli(env, "verify", *args, finding)
+        assert result.returncode == 1
+        assert b"PKC rule 'leaf-key' fails: the attested public key of" in result.stdout
+    store = run(["openssl", "storeutl", "-provider", "hsmprov", "-provider", "default", "-certs", f"pkc:{finding}"],
+                dict(env, OPENSSL_MODULES=str(BUILD / "provider")), check=False)
+    assert store.returncode == 1 and b"PKC rule 'leaf-key' fails" in store.stderr

@@ -119,6 +119,8 @@ void uris_are_as_strict_as_documented(void**) {
       {"pkcs11:token=demo;object=ec-key%00;object=rsa-key", "'object' holds a NUL byte"},
       {"pkcs11:token=demo;object=ec-key%00x;type=private", "'object' holds a NUL byte"},
       {"pkcs11:token=de%00mo", "'token' holds a NUL byte"},
+      {"PKCS11:token=a;id=%01;id=", "gives 'id' twice"},  // found by fuzz_uri: the scheme's case
+      {"pk\ncs11:model=;id=t;id=", "gives 'id' twice"},   // and whitespace, which p11-kit skips
   };
   for (const Case& c : cases) {
     std::string said = refusal(c.uri);
