@@ -26,8 +26,8 @@ mkdir -p "$build/artifacts"
 for target in "${targets[@]}"; do
   corpus=$build/corpus/$target
   mkdir -p "$corpus"
-  seeds=("$root/fuzz/corpus/$target" "$root/tests/data/fuzz")  # and past findings
-  [ "$target" = pkc ] && seeds+=("$root/tests/data/luna-pkc")
+  seeds=("$root/tests/data/fuzz")  # past findings
+  if [ "$target" = pkc ]; then seeds+=("$root/tests/data/luna-pkc"); else seeds+=("$root/fuzz/corpus/$target"); fi
   log=$build/fuzz_$target.log
   # -max_total_time bounds the run; libFuzzer exits non-zero on the first finding.
   if ! "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
