@@ -9,6 +9,8 @@
 
 #include "key_data.h"
 #include "keys/key_reference.h"
+#include "pem_block.h"
+#include "pkc/pkc.h"
 
 namespace hsmprov {
 namespace {
@@ -41,14 +43,25 @@ int does_selection(void*, int selection) {
   return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
 }
 
-int decode_pem(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* data_cbarg,
-               OSSL_PASSPHRASE_CALLBACK*, void*) {
+bool pem_block_we_read(const std::string& label) { return is_key_reference_label(label) || pkc::is_pkcs7_label(label); }
+
+// The first decoder a file meets. A key reference's PEM block goes on as
+// DER to the key decoders below; a Luna PKC, DER or PEM, is decoded here
+// (pkc_decoder.cc); anything else is left alone. One decoder for both: on
+// OpenSSL 3.0 each decoder in a chain costs every program that reads a
+// certificate, whether it ever sees a PKC or not.
+int decode_file(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* data_cbarg,
+                OSSL_PASSPHRASE_CALLBACK*, void*) {
   auto* ctx = static_cast<DecoderCtx*>(vctx);
   return guarded(ctx->provider, 0, [&] {
-    auto der = read_key_reference_block(ctx->provider->bio_for(in).get());
-    if (!der) return 1;
+    BioPtr bio = ctx->provider->bio_for(in);
+    if (auto der = read_der_pkc(bio.get())) return pass_pkc(*der, data_cb, data_cbarg);
+    auto block = read_pem_block(bio.get(), pem_block_we_read);
+    if (!block) return 1;
+    if (pkc::is_pkcs7_label(block->label))  // a PKC, or an ordinary PKCS#7 left to others
+      return pkc::looks_like_pkc(block->der.data(), block->der.size()) ? pass_pkc(block->der, data_cb, data_cbarg) : 1;
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der->data(), der->size()),
+        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, block->der.data(), block->der.size()),
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
         OSSL_PARAM_construct_end()};
     return data_cb(params, data_cbarg);
@@ -84,8 +97,10 @@ const OSSL_DISPATCH* decoder_functions() {
 
 #define HSMPROV_REFERENCE_PROPERTIES "provider=hsmprov,input=der,structure=hsmprov-key-reference"
 const OSSL_ALGORITHM decoder_algorithms[] = {
-    {"DER", "provider=hsmprov,input=pem", decoder_functions<KeyType::rsa, decode_pem>(),
-     "PEM key reference to DER"},
+    // input=pem: OpenSSL 3.0 and 3.5 hand a file's first decoder any input,
+    // so a DER PKC reaches it too (not with -inform DER).
+    {"DER", "provider=hsmprov,input=pem", decoder_functions<KeyType::rsa, decode_file>(),
+     "PEM key reference to DER; Luna PKC (PEM or DER) to its attested key or leaf"},
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", HSMPROV_REFERENCE_PROPERTIES,
      decoder_functions<KeyType::rsa, decode>(), "token RSA key reference"},
     {"EC:id-ecPublicKey:1.2.840.10045.2.1", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ec, decode>(),

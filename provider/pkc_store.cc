@@ -37,12 +37,7 @@ Bytes read_pkc_file(const std::string& path) {
 std::vector<PkcObject> objects_of(const pkc::Pkc& pkc) {
   std::vector<PkcObject> objects;
   for (const pkc::Certificate& c : pkc.chain) objects.push_back({OSSL_OBJECT_CERT, c.der, ""});
-  EVP_PKEY* key = pkc::attested_key(pkc);
-  unsigned char* spki = nullptr;
-  int size = i2d_PUBKEY(key, &spki);
-  if (size <= 0) fail(HSMPROV_R_INVALID_ARGUMENT, "the attested public key cannot be encoded");
-  objects.push_back({OSSL_OBJECT_PKEY, Bytes(spki, spki + size), EVP_PKEY_get0_type_name(key)});
-  OPENSSL_free(spki);
+  objects.push_back({OSSL_OBJECT_PKEY, pkc::attested_key_der(pkc), EVP_PKEY_get0_type_name(pkc::attested_key(pkc))});
   return objects;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 
 #include <openssl/core.h>
@@ -90,5 +91,10 @@ extern const OSSL_ALGORITHM asym_cipher_algorithms[];
 extern const OSSL_ALGORITHM encoder_algorithms[];
 extern const OSSL_ALGORITHM decoder_algorithms[];
 extern const OSSL_DISPATCH pkc_store_functions[];
+
+// The PKC decoder's two steps (pkc_decoder.cc): a DER PKC at the start of
+// `in` (else nothing read), and a PKC's objects handed to OpenSSL.
+std::optional<Bytes> read_der_pkc(BIO* in);
+int pass_pkc(const Bytes& der, OSSL_CALLBACK* data_cb, void* data_cbarg);
 
 }  // namespace hsmprov

@@ -2,12 +2,12 @@
 #include "keys/key_reference.h"
 
 #include <openssl/asn1.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "error.h"
 #include "handles.h"
 #include "hsmprov/hsmprov.h"
+#include "pem_block.h"
 
 namespace hsmprov {
 namespace {
@@ -31,26 +31,6 @@ bool push_string(ASN1_SEQUENCE_ANY* sequence, int type, const std::string& value
 // that opens its DER.
 constexpr const char* kPkcs11ProviderLabel = "PKCS#11 PROVIDER URI";
 constexpr const char* kPkcs11ProviderKind = "PKCS#11 Provider URI v1.0";
-// Enough for any text before a key file's first block, never a whole disk.
-constexpr size_t kMaxTextBeforeBlock = 64 * 1024;
-
-// The label of the next PEM block ("-----BEGIN LABEL-----"), reading past
-// it; empty when there is none.
-std::string next_pem_label(BIO* in) {
-  static const std::string begin = "-----BEGIN ";
-  char line[256];
-  size_t scanned = 0;
-  int got = 0;
-  while (scanned < kMaxTextBeforeBlock && (got = BIO_gets(in, line, sizeof line)) > 0) {
-    scanned += static_cast<size_t>(got);
-    std::string text(line, static_cast<size_t>(got));
-    if (text.compare(0, begin.size(), begin) != 0) continue;
-    size_t end = text.find("-----", begin.size());
-    if (end != std::string::npos) return text.substr(begin.size(), end - begin.size());
-  }
-  return "";
-}
-
 std::string string_of(const ASN1_TYPE* item, int type) {
   if (item == nullptr || item->type != type) return {};
   const ASN1_STRING* s = item->value.asn1_string;
@@ -75,24 +55,14 @@ std::string encode_key_reference(const std::string& uri) {
   return std::string(data, static_cast<size_t>(length));
 }
 
+bool is_key_reference_label(const std::string& label) {
+  return label == HSMPROV_PEM_KEY_REFERENCE || label == kPkcs11ProviderLabel;
+}
+
 std::optional<Bytes> read_key_reference_block(BIO* in) {
-  long start = BIO_tell(in);
-  std::string label = next_pem_label(in);
-  if (label != HSMPROV_PEM_KEY_REFERENCE && label != kPkcs11ProviderLabel) return std::nullopt;
-  char* name = nullptr;
-  char* header = nullptr;
-  unsigned char* body = nullptr;
-  long size = 0;
-  if (start < 0 || BIO_seek(in, start) < 0) fail(HSMPROV_R_INTERNAL, "cannot go back to the start of the " + label);
-  ERR_set_mark();
-  bool read = PEM_read_bio(in, &name, &header, &body, &size) == 1;
-  ERR_pop_to_mark();
-  if (!read) fail(HSMPROV_R_INVALID_ARGUMENT, "the " + label + " block is damaged");
-  Bytes der(body, body + size);
-  OPENSSL_free(name);
-  OPENSSL_free(header);
-  OPENSSL_free(body);
-  return der;
+  auto block = read_pem_block(in, is_key_reference_label);
+  if (!block) return std::nullopt;
+  return std::move(block->der);
 }
 
 std::optional<std::string> decode_key_reference(const Bytes& der) {

@@ -21,6 +21,8 @@ std::string encode_key_reference(const std::string& uri);
 // blocks, CRLF), one block per call, so that certificates and a reference
 // may come in any order. Throws for a damaged reference block.
 std::optional<Bytes> read_key_reference_block(BIO* in);
+// Whether a PEM label is one of the key reference's.
+bool is_key_reference_label(const std::string& label);
 // The URI, or nullopt when `der` is not a key reference (someone else's DER).
 std::optional<std::string> decode_key_reference(const Bytes& der);
 

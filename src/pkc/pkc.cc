@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "der.h"
@@ -37,7 +38,7 @@ Bytes from_pem(const Bytes& input) {
   unsigned char* data = nullptr;
   long size = 0;
   if (!in || PEM_read_bio(in.get(), &name, &header, &data, &size) != 1) broken("pkcs7", "unreadable PEM");
-  bool pkcs7 = std::strcmp(name, "PKCS7") == 0 || std::strcmp(name, "PKCS #7 SIGNED DATA") == 0;
+  bool pkcs7 = is_pkcs7_label(name);
   Bytes der(data, data + size);
   OPENSSL_free(name);
   OPENSSL_free(header);
@@ -240,6 +241,26 @@ uint32_t little_endian(const ASN1_OCTET_STRING* value) {
 
 }  // namespace
 
+bool is_pkcs7_label(const std::string& label) { return label == "PKCS7" || label == "PKCS #7 SIGNED DATA"; }
+
+bool looks_like_pkc(const unsigned char* der, size_t size) {
+  // SEQUENCE { OID signedData, ... }, read from the headers only: a
+  // truncated PKC is still one, and parse() says it is truncated.
+  if (size < 2 || der[0] != 0x30) return false;
+  size_t header = 2 + ((der[1] & 0x80) ? (der[1] & 0x7f) : 0);
+  const unsigned char* type = der + header;
+  if (size < header + 2 + sizeof kSignedDataOid || type[0] != 0x06 || type[1] != sizeof kSignedDataOid ||
+      std::memcmp(type + 2, kSignedDataOid, sizeof kSignedDataOid) != 0)
+    return false;
+  // Then an OID TLV starting with the role arc: 06 len 2b 06 01 04 01 e0 5f 01.
+  static constexpr unsigned char kRoleArc[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0xe0, 0x5f, 0x01};
+  for (size_t at = header; at + 2 + sizeof kRoleArc < size; ++at) {
+    if (der[at] == 0x06 && der[at + 1] > sizeof kRoleArc && std::memcmp(der + at + 2, kRoleArc, sizeof kRoleArc) == 0)
+      return true;
+  }
+  return false;
+}
+
 const std::vector<int>& rsa_profile() {
   static const std::vector<int> roles = {13, 12, 8, 7, 1};
   return roles;
@@ -260,7 +281,9 @@ std::string subject_of(const X509* x509) {
 
 Pkc parse(const Bytes& input) {
   if (input.empty()) broken("pkcs7", "the file is empty");
-  bool pem = input.size() > 10 && std::memcmp(input.data(), "-----BEGIN", 10) == 0;
+  // PEM as OpenSSL reads it: text may stand before the block, lines may end in CRLF.
+  static const std::string begin = "-----BEGIN ";
+  bool pem = input[0] != 0x30 && std::search(input.begin(), input.end(), begin.begin(), begin.end()) != input.end();
   std::vector<Certificate> certificates;
   for (Bytes& der : certificates_of(pem ? from_pem(input) : input)) {
     Certificate certificate;
@@ -306,5 +329,16 @@ std::string hsm_model(const Pkc& pkc) {
 std::string key_ouid(const Pkc& pkc) { return name_entry(pkc.chain.front().x509.get(), NID_commonName); }
 
 EVP_PKEY* attested_key(const Pkc& pkc) { return X509_get0_pubkey(pkc.chain.front().x509.get()); }
+
+Bytes spki_der(const X509_PUBKEY* key) {
+  unsigned char* der = nullptr;
+  int size = i2d_X509_PUBKEY(key, &der);
+  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
+  Bytes bytes(der, der + size);
+  OPENSSL_free(der);
+  return bytes;
+}
+
+Bytes attested_key_der(const Pkc& pkc) { return spki_der(X509_get_X509_PUBKEY(pkc.chain.front().x509.get())); }
 
 }  // namespace hsmprov::pkc

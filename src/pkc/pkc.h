@@ -35,6 +35,15 @@ struct Pkc {
   std::vector<Certificate> chain;   // leaf first, root last
 };
 
+// Whether `der` is shaped like a PKC: a PKCS#7 SignedData in which some
+// OID lies under Thales' role arc 1.3.6.1.4.1.12383.1. Cheap (no parsing),
+// so a decoder can leave every other PKCS#7 to whoever reads it; parse()
+// then applies the rules to what passes.
+bool looks_like_pkc(const unsigned char* der, size_t size);
+
+// Whether a PEM label is one PKCS#7 is written under.
+bool is_pkcs7_label(const std::string& label);
+
 // Thrown when a rule fails: Error(HSMPROV_R_INVALID_ARGUMENT) with message
 // "PKC rule 'RULE' fails[ at CERT]: detail".
 Pkc parse(const Bytes& input);
@@ -46,5 +55,10 @@ std::string hsm_model(const Pkc& pkc);        // from the DAC's CN, "" when abse
 std::string key_ouid(const Pkc& pkc);
 std::string subject_of(const X509* x509);     // one-line RFC 2253 form
 EVP_PKEY* attested_key(const Pkc& pkc);       // the leaf's public key (owned by the leaf; never null after parse)
+Bytes attested_key_der(const Pkc& pkc);       // its SubjectPublicKeyInfo (DER)
+// A SubjectPublicKeyInfo as read, not i2d_PUBKEY of an EVP_PKEY: on
+// OpenSSL 3.0 that goes through the encoders and costs as much as a
+// signature check.
+Bytes spki_der(const X509_PUBKEY* key);
 
 }  // namespace hsmprov::pkc

@@ -146,15 +146,10 @@ std::string validity_of(const X509* x509) {
 }
 
 std::string spki_sha256(const X509_PUBKEY* key) {
-  // The structure as read, not i2d_PUBKEY of the EVP_PKEY: on OpenSSL 3.0
-  // that goes through the encoders and costs as much as a signature check.
-  unsigned char* der = nullptr;
-  int length = i2d_X509_PUBKEY(key, &der);
-  if (length <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
+  Bytes der = spki_der(key);
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  bool hashed = EVP_Digest(der, static_cast<size_t>(length), digest, nullptr, EVP_sha256(), nullptr) == 1;
-  OPENSSL_free(der);
-  if (!hashed) fail(HSMPROV_R_INTERNAL, "cannot hash a public key");
+  if (EVP_Digest(der.data(), der.size(), digest, nullptr, EVP_sha256(), nullptr) != 1)
+    fail(HSMPROV_R_INTERNAL, "cannot hash a public key");
   static const char hex[] = "0123456789abcdef";
   std::string text;
   for (unsigned char byte : digest) text += {hex[byte >> 4], hex[byte & 15]};

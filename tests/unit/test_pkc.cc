@@ -118,6 +118,27 @@ void garbage_is_refused(void**) {
   assert_true(refusal(certs_only({})).find("PKC rule 'certs-only'") != std::string::npos);
 }
 
+bool looks_like_pkc(const Bytes& der) { return hsmprov::pkc::looks_like_pkc(der.data(), der.size()); }
+
+// What the PKC decoder answers for and what it leaves to others.
+void pkc_shape_is_told_from_other_pkcs7(void**) {
+  assert_true(looks_like_pkc(read("rsa-pkc.p7b")));
+  assert_true(looks_like_pkc(read("ecc-pkc.p7b")));
+  Bytes truncated = read("rsa-pkc.p7b");
+  truncated.resize(truncated.size() / 2);
+  assert_true(looks_like_pkc(truncated));  // still a PKC, a broken one: parse() says why
+  const Bytes role_13 = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xe0, 0x5f, 0x01, 0x0d};
+  const Bytes serial_arc = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xe0, 0x5f, 0x02, 0x01};  // 12383.2.1
+  assert_true(looks_like_pkc(certs_only({der::write(0x30, role_13)})));
+  assert_false(looks_like_pkc(certs_only({der::write(0x30, serial_arc)})));
+  assert_false(looks_like_pkc(certs_only({})));
+  Bytes data_not_signed = certs_only({der::write(0x30, role_13)});
+  data_not_signed[12] = 0x01;  // contentType 1.2.840.113549.1.7.1 (data)
+  assert_false(looks_like_pkc(data_not_signed));
+  assert_false(looks_like_pkc({}));
+  assert_false(looks_like_pkc(role_13));
+}
+
 }  // namespace
 
 int main() {
@@ -130,6 +151,7 @@ int main() {
       cmocka_unit_test(truncated_chain_breaks_the_profile),
       cmocka_unit_test(extra_certificate_is_refused),
       cmocka_unit_test(garbage_is_refused),
+      cmocka_unit_test(pkc_shape_is_told_from_other_pkcs7),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
