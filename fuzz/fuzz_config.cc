@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto section = hsmprov::scan_provider_section(text, "hsmprov", no_includes);
   if (!section) return 0;  // not plain enough: NCONF's to read
   hsmprov::ConfigValues values;
-  for (const auto& [key, value] : *section) values[key] = value;
+  for (const auto& [key, value] : *section) values.set(key, value);
   try {
     hsmprov::parse_config(values, "/usr/lib/softhsm/libsofthsm2.so");
   } catch (const hsmprov::Error&) {

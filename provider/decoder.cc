@@ -23,14 +23,30 @@ struct DecoderCtx {
   KeyType type;
 };
 
+// A key reference's URI may hold a pin-value (one written by hand; hsmprov
+// writes none): the caller wipes what this returns, the stack buffer is
+// wiped here. A reference longer than one read (4 KB; one URI is a few
+// hundred bytes) leaves parts of it in the buffers the vector outgrew.
 Bytes read_all(ProviderCtx* provider, OSSL_CORE_BIO* in) {
   Bytes text;
   char buffer[4096];
   size_t got = 0;
   while (text.size() < kMaxReferenceFile && provider->bio_read_ex(in, buffer, sizeof buffer, &got) && got > 0)
     text.insert(text.end(), buffer, buffer + got);
+  OPENSSL_cleanse(buffer, sizeof buffer);
   return text;
 }
+
+// Wipes the DER of a key reference, and the URI read from it, however the
+// decoding ends.
+struct WipedReference {
+  Bytes der;
+  std::optional<std::string> uri;
+  ~WipedReference() {
+    wipe(der);
+    if (uri) wipe(*uri);
+  }
+};
 
 template <KeyType T>
 void* newctx(void* provctx) {
@@ -60,8 +76,9 @@ int decode_file(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void
     if (!block) return 1;
     if (pkc::is_pkcs7_label(block->label))  // a PKC, or an ordinary PKCS#7 left to others
       return pkc::looks_like_pkc(block->der.data(), block->der.size()) ? pass_pkc(block->der, data_cb, data_cbarg) : 1;
+    WipedReference reference{std::move(block->der), std::nullopt};  // the DER holds the URI
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, block->der.data(), block->der.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, reference.der.data(), reference.der.size()),
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
         OSSL_PARAM_construct_end()};
     return data_cb(params, data_cbarg);
@@ -72,9 +89,10 @@ int decode(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* dat
            OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
   auto* ctx = static_cast<DecoderCtx*>(vctx);
   return guarded(ctx->provider, 0, [&] {
-    auto uri = decode_key_reference(read_all(ctx->provider, in));
-    if (!uri) return 1;  // not ours: empty handed
-    for (const Found& item : ctx->provider->core->find(Uri::parse(*uri), pin_prompt(pw_cb, pw_cbarg))) {
+    WipedReference reference{read_all(ctx->provider, in), std::nullopt};
+    reference.uri = decode_key_reference(reference.der);
+    if (!reference.uri) return 1;  // not ours: empty handed
+    for (const Found& item : ctx->provider->core->find(Uri::parse(*reference.uri), pin_prompt(pw_cb, pw_cbarg))) {
       if (item.object_class == CKO_PRIVATE_KEY && item.key->type() == ctx->type)
         return pass_key_reference(item.key, item.label, data_cb, data_cbarg);
     }

@@ -130,6 +130,7 @@ const char* keymgmt_query_operation_name(int) {
 struct GenCtx {
   ProviderCtx* provider;
   KeySpec spec;
+  ~GenCtx() { wipe(spec.uri); }  // the URI may hold a pin-value
 };
 
 template <KeyType T>
@@ -142,6 +143,7 @@ int keymgmt_gen_set_params(void* genctx, const OSSL_PARAM params[]) {
     if ((p = OSSL_PARAM_locate_const(params, HSMPROV_PARAM_PKCS11_URI))) {
       const char* uri = nullptr;
       if (!OSSL_PARAM_get_utf8_string_ptr(p, &uri)) fail(HSMPROV_R_INVALID_ARGUMENT, "pkcs11_uri must be a string");
+      wipe(ctx->spec.uri);
       ctx->spec.uri = uri;
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS)) && !OSSL_PARAM_get_size_t(p, &ctx->spec.bits))

@@ -40,12 +40,18 @@ std::optional<Bytes> read_der_pkc(BIO* in) {
   }
   // One DER structure: a PKC is a few kilobytes; more is refused only once
   // the input has shown itself to be PKC-shaped.
+  // Until it shows itself a PKC the input is someone else's, and may be
+  // secret: a key reference whose URI holds a pin-value, a software private
+  // key. What was read of it is wiped (an input of more than one read, 4 KB,
+  // leaves what it held in the buffers `der` outgrew).
   Bytes der{first};
   unsigned char buffer[4096];
   int got = 0;
   while (der.size() <= kMaxFileSize && (got = BIO_read(in, buffer, sizeof buffer)) > 0)
     der.insert(der.end(), buffer, buffer + got);
+  OPENSSL_cleanse(buffer, sizeof buffer);
   if (!pkc::looks_like_pkc(der.data(), der.size())) {
+    wipe(der);
     BIO_seek(in, start);
     return std::nullopt;
   }

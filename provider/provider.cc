@@ -49,7 +49,15 @@ PinPrompt pin_prompt(OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
     char buffer[256];
     size_t size = 0;
     if (!pw_cb(buffer, sizeof buffer, &size, params, pw_cbarg)) return std::nullopt;
-    Pin pin(std::string(buffer, size));
+    // Straight into the locked page: a std::string on the way would be a
+    // copy freed unwiped.
+    std::optional<Pin> pin;
+    try {
+      pin = Pin(buffer, size < sizeof buffer ? size : sizeof buffer);
+    } catch (...) {
+      OPENSSL_cleanse(buffer, sizeof buffer);
+      throw;
+    }
     OPENSSL_cleanse(buffer, sizeof buffer);
     return pin;
   };
@@ -161,7 +169,9 @@ void take_core_functions(ProviderCtx& ctx, const OSSL_DISPATCH* in, OSSL_FUNC_co
 }
 
 // The values OpenSSL's core holds for our config section, plus the names of
-// every key in that section so that unknown ones are refused.
+// every key in that section so that unknown ones are refused. The values
+// point into OpenSSL's own copy of the config (which hsmprov cannot wipe);
+// ours are wiped with `values`.
 ConfigValues config_values(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params) {
   const char* name = nullptr;
   OSSL_PARAM name_param[] = {OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME, &name, 0), OSSL_PARAM_END};
@@ -170,7 +180,7 @@ ConfigValues config_values(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_pa
   for (const char* const* key = config_keys(); *key != nullptr; ++key) {
     const char* value = nullptr;
     OSSL_PARAM param[] = {OSSL_PARAM_utf8_ptr(*key, &value, 0), OSSL_PARAM_END};
-    if (core_get_params(handle, param) && value != nullptr) values[*key] = value;
+    if (core_get_params(handle, param) && value != nullptr) values.set(*key, value);
   }
   return values;
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <cctype>
+#include <cstring>
 #include <memory>
 
 #include <openssl/conf.h>
@@ -33,7 +34,9 @@ bool known(const std::string& key) {
 }
 
 // A config file's text, or nullopt for a directory, a huge or unreadable
-// file: NCONF says what is wrong with those.
+// file: NCONF says what is wrong with those. The text may hold the PIN: the
+// caller wipes it (read_text_file reads a regular file into a buffer of
+// its size, so no copy is left behind by a reallocation).
 std::optional<std::string> config_text(const std::string& path) {
   try {
     return read_text_file(path);
@@ -42,40 +45,76 @@ std::optional<std::string> config_text(const std::string& path) {
   }
 }
 
+// Wipes the values of scanned entries however the scope ends.
+struct WipedEntries {
+  std::optional<ScannedSection>& entries;
+  ~WipedEntries() {
+    if (entries)
+      for (auto& entry : *entries) wipe(entry.second);
+  }
+};
+
 // The section from the quick scan, when it can tell and finds no key to
 // refuse; else nullopt.
 std::optional<ConfigValues> scanned_section(const std::string& path, const std::string& provider_name) {
   std::optional<std::string> text = config_text(path);
   if (!text) return std::nullopt;
-  auto entries = scan_provider_section(*text, provider_name, config_text);
+  WipeOnExit wipe_text(*text);
+  std::optional<ScannedSection> entries = scan_provider_section(*text, provider_name, config_text);
+  WipedEntries wipe_entries{entries};
   if (!entries) return std::nullopt;
   ConfigValues values;
   for (const auto& [key, value] : *entries) {
     if (!known(key)) return std::nullopt;  // NCONF decides what is refused
-    values[key] = value;
+    values.set(key, value);
   }
   return values;
 }
+
+// Wipes the values of the section read with NCONF before the CONF is freed.
+struct WipedItems {
+  STACK_OF(CONF_VALUE)* items = nullptr;
+  ~WipedItems() {
+    for (int i = 0; items != nullptr && i < sk_CONF_VALUE_num(items); ++i) {
+      CONF_VALUE* item = sk_CONF_VALUE_value(items, i);
+      if (item->value != nullptr) OPENSSL_cleanse(item->value, std::strlen(item->value));
+    }
+  }
+};
 
 ConfigValues read_section_of(const std::string& provider_name) {
   ConfigValues values;
   std::unique_ptr<char, void (*)(void*)> path(CONF_get1_default_config_file(), [](void* p) { OPENSSL_free(p); });
   if (path == nullptr) return values;
-  if (auto scanned = scanned_section(path.get(), provider_name)) return *scanned;
+  if (auto scanned = scanned_section(path.get(), provider_name)) return std::move(*scanned);
+  // NCONF copies the file through buffers of its own that it frees without
+  // wiping them; what can be wiped here is the section's values.
   std::unique_ptr<CONF, decltype(&NCONF_free)> conf(NCONF_new(nullptr), &NCONF_free);
   if (conf == nullptr || NCONF_load(conf.get(), path.get(), nullptr) <= 0) return values;
   const char* init = NCONF_get_string(conf.get(), nullptr, "openssl_conf");
   const char* providers = init ? NCONF_get_string(conf.get(), init, "providers") : nullptr;
   const char* section = providers ? NCONF_get_string(conf.get(), providers, provider_name.c_str()) : nullptr;
-  STACK_OF(CONF_VALUE)* items = section ? NCONF_get_section(conf.get(), section) : nullptr;
-  for (int i = 0; items != nullptr && i < sk_CONF_VALUE_num(items); ++i) {
-    CONF_VALUE* item = sk_CONF_VALUE_value(items, i);
-    values[item->name] = item->value;
+  WipedItems items{section ? NCONF_get_section(conf.get(), section) : nullptr};
+  for (int i = 0; items.items != nullptr && i < sk_CONF_VALUE_num(items.items); ++i) {
+    CONF_VALUE* item = sk_CONF_VALUE_value(items.items, i);
+    values.set(item->name, item->value);
   }
   return values;
 }
 
 }  // namespace
+
+ConfigValues::ConfigValues(std::initializer_list<Map::value_type> values) : values_(values) {}
+
+ConfigValues::~ConfigValues() {
+  for (auto& entry : values_) wipe(entry.second);
+}
+
+void ConfigValues::set(const std::string& key, std::string_view value) {
+  std::string& slot = values_[key];
+  wipe(slot);  // a longer value makes assign() reallocate: nothing is left in the old buffer
+  slot.assign(value.data(), value.size());
+}
 
 std::optional<bool> boolean_value(const std::string& text) {
   std::string lower;
@@ -105,7 +144,12 @@ Config parse_config(const ConfigValues& values, const std::string& default_modul
     } else if (key == "pkcs11-module-token-pin") {
       if (value.empty() || value == "file:")
         fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-token-pin' is empty");
-      config.pin_spec = value;
+      // The path only, for "file:PATH" (read at login); else the PIN goes
+      // from the value (wiped with `values`) straight into its locked page.
+      if (value.rfind("file:", 0) == 0)
+        config.pin_file = value.substr(5);
+      else
+        config.pin = Pin(value.data(), value.size());
     } else if (key == "pkcs11-module-cache-keys") {
       config.cache_keys = parse_bool(key, value);
     } else if (key == "pkcs11-module-load-behavior") {

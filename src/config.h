@@ -3,21 +3,51 @@
 // config ports by changing its `module` line.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "pin.h"
 
 namespace hsmprov {
 
+// Move-only, as the PIN in it is: one config, one locked page.
 struct Config {
   std::string module_path;   // pkcs11-module-path
   std::string init_args;     // pkcs11-module-init-args (pReserved of C_Initialize)
-  std::string pin_spec;      // pkcs11-module-token-pin: "file:PATH" or literal
+  // pkcs11-module-token-pin: the PIN itself (in its locked page), or the
+  // file to read it from at login ("file:PATH"); at most one is set.
+  Pin pin;
+  std::string pin_file;
   bool cache_keys = true;    // pkcs11-module-cache-keys: sign with a session copy
   bool load_early = false;   // pkcs11-module-load-behavior = early: load the module with the provider
 };
 
-using ConfigValues = std::map<std::string, std::string>;
+// The keys and values of the provider's section, as read. A value may be
+// the PIN (pkcs11-module-token-pin), so every value is wiped when the map
+// goes and when set() replaces it; there is no copy and no other way to
+// change a value.
+class ConfigValues {
+ public:
+  using Map = std::map<std::string, std::string>;
+  ConfigValues() = default;
+  ConfigValues(std::initializer_list<Map::value_type> values);
+  ConfigValues(ConfigValues&& other) noexcept = default;
+  ConfigValues& operator=(ConfigValues&&) = delete;
+  ConfigValues(const ConfigValues&) = delete;
+  ConfigValues& operator=(const ConfigValues&) = delete;
+  ~ConfigValues();
+
+  void set(const std::string& key, std::string_view value);
+  Map::const_iterator begin() const { return values_.begin(); }
+  Map::const_iterator end() const { return values_.end(); }
+  bool empty() const { return values_.empty(); }
+
+ private:
+  Map values_;
+};
 
 // A boolean as OpenSSL's config spells one: yes/no, true/false, on/off,
 // 1/0, in any case; nullopt for anything else.
@@ -27,12 +57,15 @@ std::optional<bool> boolean_value(const std::string& text);
 const char* const* config_keys();
 
 // Validates every key and value; an unknown key or bad value throws an Error
-// that names the key. `default_module` is used when no path is given.
+// that names the key. `default_module` is used when no path is given. A
+// literal PIN goes straight from its value into Config::pin.
 Config parse_config(const ConfigValues& values, const std::string& default_module);
 
 // All keys of the section that the config file OpenSSL loads by default
 // (OPENSSL_CONF) gives to the provider named `provider_name`; empty when the
-// provider is not configured there.
+// provider is not configured there. The file's text, and every value read
+// on the way, is wiped before it is freed (OpenSSL's NCONF, used for files
+// the quick scan cannot read, keeps internal copies of its own that are not).
 ConfigValues read_provider_section(const std::string& provider_name);
 
 }  // namespace hsmprov

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <deque>
 
+#include "pin.h"
+
 namespace hsmprov {
 namespace {
 
@@ -35,6 +37,13 @@ std::string_view trim(std::string_view s) {
 class Reader {
  public:
   explicit Reader(const ReadInclude& read_include) : read_include_(read_include) {}
+  // An included file may hold the PIN (the system-wide setup includes
+  // hsmprov's section from a file of its own).
+  ~Reader() {
+    for (std::string& text : texts_) wipe(text);
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
 
   // Appends the entries of `text`, going on in `section`; false when the
   // text is not plain enough to tell.
@@ -125,12 +134,18 @@ std::optional<ScannedSection> scan_provider_section(std::string_view text, const
   auto providers = init ? value_of(entries, *init, "providers", doubt) : std::nullopt;
   auto own = providers ? value_of(entries, *providers, provider_name, doubt) : std::nullopt;
   if (doubt) return std::nullopt;
-  ScannedSection section_entries;
+  // Sized first: a value may be the PIN, and growing the vector would leave
+  // copies of short values (kept inside the strings) in the freed buffer.
+  size_t count = 0;
   for (const Entry& entry : entries) {
     if (!own || entry.section != *own) continue;
     if (!entry.plain) return std::nullopt;  // a quote, an escape or a variable: NCONF's reading
-    section_entries.emplace_back(entry.key, entry.value);
+    ++count;
   }
+  ScannedSection section_entries;
+  section_entries.reserve(count);
+  for (const Entry& entry : entries)
+    if (own && entry.section == *own) section_entries.emplace_back(entry.key, entry.value);
   return section_entries;
 }
 

@@ -1,5 +1,8 @@
 #include "pem_block.h"
 
+#include <string_view>
+
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -12,20 +15,27 @@ namespace {
 constexpr size_t kMaxTextBeforeBlock = 64 * 1024;
 
 // The label of the next PEM block ("-----BEGIN LABEL-----"), reading past
-// it; empty when there is none.
+// it; empty when there is none. Lines are looked at where they were read,
+// not copied, and the buffer is wiped: the input may be anything, the DER
+// of a key reference whose URI holds a pin-value among others.
 std::string next_pem_label(BIO* in) {
-  static const std::string begin = "-----BEGIN ";
+  static constexpr std::string_view begin = "-----BEGIN ";
   char line[256];
   size_t scanned = 0;
   int got = 0;
+  std::string label;
   while (scanned < kMaxTextBeforeBlock && (got = BIO_gets(in, line, sizeof line)) > 0) {
     scanned += static_cast<size_t>(got);
-    std::string text(line, static_cast<size_t>(got));
-    if (text.compare(0, begin.size(), begin) != 0) continue;
+    std::string_view text(line, static_cast<size_t>(got));
+    if (text.substr(0, begin.size()) != begin) continue;
     size_t end = text.find("-----", begin.size());
-    if (end != std::string::npos) return text.substr(begin.size(), end - begin.size());
+    if (end != std::string_view::npos) {
+      label = std::string(text.substr(begin.size(), end - begin.size()));
+      break;
+    }
   }
-  return "";
+  OPENSSL_cleanse(line, sizeof line);
+  return label;
 }
 
 }  // namespace
@@ -46,7 +56,7 @@ std::optional<PemBlock> read_pem_block(BIO* in, const std::function<bool(const s
   PemBlock block{label, Bytes(body, body + size)};
   OPENSSL_free(name);
   OPENSSL_free(header);
-  OPENSSL_free(body);
+  OPENSSL_clear_free(body, static_cast<size_t>(size));  // a key reference's URI may hold a pin-value
   return block;
 }
 

@@ -21,13 +21,13 @@ size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 }  // namespace
 
-Pin::Pin(const std::string& value) { assign(value.data(), value.size()); }
+Pin::Pin(const char* value, size_t size) {
+  if (size > 0) assign(value, size);
+}
 
 // Read into a buffer on the stack, wiped after, so that no copy of the PIN
 // is left on the heap.
-Pin Pin::from_spec(const std::string& spec) {
-  if (spec.rfind("file:", 0) != 0) return Pin(spec);
-  std::string path = spec.substr(5);
+Pin Pin::from_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(HSMPROV_R_PIN, "cannot read the PIN file '" + path + "': " + std::strerror(errno));
   struct stat info;
@@ -48,7 +48,10 @@ Pin Pin::from_spec(const std::string& spec) {
   if (const void* newline = std::memchr(buffer, '\n', length))
     length = static_cast<size_t>(static_cast<const char*>(newline) - buffer);
   if (length > 0 && buffer[length - 1] == '\r') --length;
-  if (length == 0) fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is empty");
+  if (length == 0) {
+    OPENSSL_cleanse(buffer, sizeof buffer);  // a note on a second line
+    fail(HSMPROV_R_PIN, "the PIN file '" + path + "' is empty");
+  }
   Pin pin;
   try {
     pin.assign(buffer, length);
@@ -58,6 +61,20 @@ Pin Pin::from_spec(const std::string& spec) {
   }
   OPENSSL_cleanse(buffer, sizeof buffer);
   return pin;
+}
+
+void wipe(std::string& text) noexcept {
+  // resize() within the capacity neither allocates nor throws; it makes the
+  // whole buffer part of the string, so that all of it may be written.
+  text.resize(text.capacity());
+  OPENSSL_cleanse(text.data(), text.size());
+  text.clear();
+}
+
+void wipe(std::vector<unsigned char>& bytes) noexcept {
+  bytes.resize(bytes.capacity());  // within the capacity: no allocation
+  OPENSSL_cleanse(bytes.data(), bytes.size());
+  bytes.clear();
 }
 
 void Pin::assign(const char* value, size_t size) {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include <openssl/crypto.h>
+
 #include "error.h"
 
 namespace hsmprov {
@@ -35,6 +37,7 @@ struct P11Kit {
   decltype(&p11_kit_uri_get_slot_id) get_slot_id;
   decltype(&p11_kit_uri_get_token_info) get_token_info;
   decltype(&p11_kit_uri_get_pin_value) get_pin_value;
+  decltype(&p11_kit_uri_set_pin_value) set_pin_value;
   decltype(&p11_kit_uri_get_pin_source) get_pin_source;
   decltype(&p11_kit_uri_format) format;
 };
@@ -63,6 +66,7 @@ P11Kit load_p11kit() {
   bind(library, "p11_kit_uri_get_slot_id", api.get_slot_id, missing);
   bind(library, "p11_kit_uri_get_token_info", api.get_token_info, missing);
   bind(library, "p11_kit_uri_get_pin_value", api.get_pin_value, missing);
+  bind(library, "p11_kit_uri_set_pin_value", api.set_pin_value, missing);
   bind(library, "p11_kit_uri_get_pin_source", api.get_pin_source, missing);
   bind(library, "p11_kit_uri_format", api.format, missing);
   if (!missing.empty()) fail(HSMPROV_R_URI, "libp11-kit.so.0 lacks " + missing);
@@ -88,45 +92,50 @@ bool known_path_attribute(const std::string& name) {
   return false;
 }
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
+// Views into `text`: no copy of a value (a pin-value is the PIN) is made.
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
   size_t start = 0;
-  for (size_t end; (end = text.find(separator, start)) != std::string::npos; start = end + 1)
+  for (size_t end; (end = text.find(separator, start)) != std::string_view::npos; start = end + 1)
     parts.push_back(text.substr(start, end - start));
   parts.push_back(text.substr(start));
   return parts;
 }
 
-bool holds_nul(const std::string& value) {
-  for (size_t at = value.find('%'); at != std::string::npos; at = value.find('%', at + 1))
-    if (value.compare(at + 1, 2, "00") == 0) return true;
+bool holds_nul(std::string_view value) {
+  for (size_t at = value.find('%'); at != std::string_view::npos; at = value.find('%', at + 1))
+    if (value.substr(at + 1, 2) == "00") return true;
   return false;
 }
 
 // Refuses what p11-kit would let through: an attribute given twice, an
 // unknown or unsupported query attribute, an empty object= or id= (which
 // would select more than the user named), a NUL byte in a text value.
-void check_attributes(const std::string& written) {
+void check_attributes(const char* written) {
   // p11-kit skips whitespace anywhere in a URI (RFC 7512 §2.3 lets a URI be
-  // wrapped); read the same text it reads.
+  // wrapped); read the same text it reads. The URI may hold the PIN: the
+  // one copy made here is sized once (no reallocation leaves a copy behind)
+  // and wiped; everything else is a view into it.
   std::string text;
-  for (char c : written)
-    if (!std::isspace(static_cast<unsigned char>(c))) text += c;
+  WipeOnExit wipe_text(text);
+  text.reserve(std::strlen(written));
+  for (const char* c = written; *c != '\0'; ++c)
+    if (!std::isspace(static_cast<unsigned char>(*c))) text += *c;
   static constexpr std::string_view scheme = "pkcs11:";
   if (text.size() < scheme.size() || strncasecmp(text.c_str(), scheme.data(), scheme.size()) != 0)
     return;  // not a pkcs11: URI at all: p11-kit says so (a scheme is case-insensitive, as p11-kit reads it)
-  std::string rest = text.substr(scheme.size());
+  std::string_view rest = std::string_view(text).substr(scheme.size());
   size_t question = rest.find('?');
-  std::vector<std::pair<std::string, bool>> parts;  // attribute, in the query
-  for (const std::string& item : split(rest.substr(0, question), ';')) parts.emplace_back(item, false);
-  if (question != std::string::npos)
-    for (const std::string& item : split(rest.substr(question + 1), '&')) parts.emplace_back(item, true);
+  std::vector<std::pair<std::string_view, bool>> parts;  // attribute, in the query
+  for (std::string_view item : split(rest.substr(0, question), ';')) parts.emplace_back(item, false);
+  if (question != std::string_view::npos)
+    for (std::string_view item : split(rest.substr(question + 1), '&')) parts.emplace_back(item, true);
   std::vector<std::string> seen;
   for (const auto& [item, in_query] : parts) {
     if (item.empty()) continue;
     size_t equals = item.find('=');
-    std::string name = item.substr(0, equals);
-    std::string value = equals == std::string::npos ? "" : item.substr(equals + 1);
+    std::string name(item.substr(0, equals));  // the name only: messages quote it, never a value
+    std::string_view value = equals == std::string_view::npos ? std::string_view() : item.substr(equals + 1);
     if (std::find(seen.begin(), seen.end(), name) != seen.end())
       fail(HSMPROV_R_URI, "the pkcs11: URI gives '" + name + "' twice");
     seen.push_back(name);
@@ -146,9 +155,29 @@ void check_attributes(const std::string& written) {
   }
 }
 
+// The whitespace p11-kit skips in a URI (P11_URL_WHITESPACE, in p11-kit's
+// common/url.h). Given a URI with any of it, p11_kit_uri_parse() strips it
+// in a copy that it frees without wiping.
+constexpr const char* kP11KitWhitespace = " \n\r\v";
+
+void wipe_pin_value(P11KitUri* uri) {
+  const P11Kit& api = p11kit();
+  // p11-kit hands out its own buffer; p11_kit_uri_set_pin_value() frees it
+  // as it is, so it is wiped here first.
+  if (char* value = const_cast<char*>(api.get_pin_value(uri))) {
+    OPENSSL_cleanse(value, std::strlen(value));
+    api.set_pin_value(uri, nullptr);
+  }
+}
+
 }  // namespace
 
-Uri::Uri(Handle handle, std::string text) : uri_(std::move(handle)), text_(std::move(text)) {
+void Uri::Free::operator()(P11KitUri* uri) const {
+  wipe_pin_value(uri);
+  p11kit().uri_free(uri);
+}
+
+Uri::Uri(Handle handle, Pin pin_value) : uri_(std::move(handle)), pin_value_(std::move(pin_value)) {
   CK_ULONG count = 0;
   CK_ATTRIBUTE* attrs = p11kit().get_attributes(uri_.get(), &count);
   for (CK_ULONG i = 0; i < count; ++i) {
@@ -159,14 +188,35 @@ Uri::Uri(Handle handle, std::string text) : uri_(std::move(handle)), text_(std::
 
 Uri Uri::parse(const std::string& text) {
   if (text.find('\0') != std::string::npos) fail(HSMPROV_R_URI, "the pkcs11: URI holds a NUL byte");
+  return parse(text.c_str());
+}
+
+// The URI's text is the caller's (OpenSSL's copy of a command-line
+// argument, a key reference's): hsmprov keeps no copy of it, and wipes
+// the ones it makes (here and in check_attributes()).
+Uri Uri::parse(const char* text) {
   check_attributes(text);
   const P11Kit& api = p11kit();
-  Handle handle(api.uri_new(), api.uri_free);
-  int rc = api.parse(text.c_str(), P11_KIT_URI_FOR_ANY, handle.get());
+  std::string stripped;
+  WipeOnExit wipe_stripped(stripped);
+  if (text[std::strcspn(text, kP11KitWhitespace)] != '\0') {
+    stripped.reserve(std::strlen(text));
+    for (const char* c = text; *c != '\0'; ++c)
+      if (std::strchr(kP11KitWhitespace, *c) == nullptr) stripped += *c;
+    text = stripped.c_str();
+  }
+  Handle handle(api.uri_new());
+  if (handle == nullptr) fail(HSMPROV_R_INTERNAL, "out of memory");
+  int rc = api.parse(text, P11_KIT_URI_FOR_ANY, handle.get());
   if (rc != P11_KIT_URI_OK) fail(HSMPROV_R_URI, "malformed pkcs11: URI: " + std::string(api.message(rc)));
   if (api.any_unrecognized(handle.get()))
     fail(HSMPROV_R_URI, "the pkcs11: URI has an attribute this provider does not know");
-  return Uri(std::move(handle), text);
+  // The pin-value into its locked page; p11-kit's decoded copy is wiped and
+  // dropped now, not when the URI goes (with the store that opened it).
+  Pin pin_value;
+  if (const char* value = api.get_pin_value(handle.get())) pin_value = Pin(value, std::strlen(value));
+  wipe_pin_value(handle.get());
+  return Uri(std::move(handle), std::move(pin_value));
 }
 
 bool Uri::matches_token(const CK_TOKEN_INFO& token) const {
@@ -198,11 +248,6 @@ bool Uri::names_object() const {
   for (const Attribute& a : attributes_)
     if (a.type == CKA_LABEL || a.type == CKA_ID) return true;
   return false;
-}
-
-std::string Uri::pin_value() const {
-  const char* v = p11kit().get_pin_value(uri_.get());
-  return v ? v : "";
 }
 
 std::string Uri::pin_source() const {

@@ -10,6 +10,7 @@
 
 #include <p11-kit/uri.h>
 
+#include "pin.h"
 #include "pkcs11/p11.h"
 
 namespace hsmprov {
@@ -19,11 +20,14 @@ struct Attribute {
   std::vector<unsigned char> value;
 };
 
+// Move-only: a pin-value is held in its locked page (see pin_value()).
 class Uri {
  public:
   // Throws Error(HSMPROV_R_URI) for a malformed URI or an attribute p11-kit
-  // does not know (it would silently match nothing).
-  static Uri parse(const std::string& text);
+  // does not know (it would silently match nothing). The text is read where
+  // it is: the only copies made of it are wiped before parse() returns.
+  static Uri parse(const char* text);
+  static Uri parse(const std::string& text);  // refuses a NUL inside
 
   bool matches_token(const CK_TOKEN_INFO& token) const;
   bool matches_slot(CK_SLOT_ID id, const CK_SLOT_INFO& slot) const;
@@ -35,16 +39,21 @@ class Uri {
   // object= or id= given: the URI names one object rather than listing.
   bool names_object() const;
 
-  std::string pin_value() const;
+  // The pin-value, decoded; p11-kit's copy of it is wiped and dropped in
+  // parse(). Empty without one.
+  const Pin& pin_value() const { return pin_value_; }
   std::string pin_source() const;
-  const std::string& text() const { return text_; }
 
  private:
-  using Handle = std::unique_ptr<P11KitUri, decltype(&p11_kit_uri_free)>;
-  explicit Uri(Handle handle, std::string text);
+  // Frees a parsed URI, wiping a pin-value p11-kit still holds first.
+  struct Free {
+    void operator()(P11KitUri* uri) const;
+  };
+  using Handle = std::unique_ptr<P11KitUri, Free>;
+  Uri(Handle handle, Pin pin_value);
 
-  std::shared_ptr<P11KitUri> uri_;
-  std::string text_;
+  Handle uri_;
+  Pin pin_value_;
   std::vector<Attribute> attributes_;
 };
 

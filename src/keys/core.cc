@@ -11,8 +11,8 @@ namespace hsmprov {
 namespace {
 
 Pin pin_from_source(const std::string& source) {
-  if (source.rfind("file:", 0) == 0) return Pin::from_spec(source);
-  if (!source.empty() && source[0] == '/') return Pin::from_spec("file:" + source);
+  if (source.rfind("file:", 0) == 0) return Pin::from_file(source.substr(5));
+  if (!source.empty() && source[0] == '/') return Pin::from_file(source);
   fail(HSMPROV_R_PIN, "pin-source must be a file: URI or an absolute path");
 }
 
@@ -74,9 +74,10 @@ void Core::no_token(const std::string& what) {
 
 void Core::log_in(Token& token, const Uri& uri, const PinPrompt& prompt) {
   if (!token.login_required() || token.logged_in()) return;
-  if (!uri.pin_value().empty()) return token.authenticate(Pin(uri.pin_value()));
+  if (!uri.pin_value().empty()) return token.authenticate(uri.pin_value().copy());
   if (!uri.pin_source().empty()) return token.authenticate(pin_from_source(uri.pin_source()));
-  if (!config_.pin_spec.empty()) return token.authenticate(Pin::from_spec(config_.pin_spec));
+  if (!config_.pin.empty()) return token.authenticate(config_.pin.copy());
+  if (!config_.pin_file.empty()) return token.authenticate(Pin::from_file(config_.pin_file));
   std::optional<Pin> asked = prompt ? prompt(token.where()) : std::nullopt;
   if (!asked || asked->empty())
     fail(HSMPROV_R_PIN, token.where() + " needs a PIN for private keys: set pkcs11-module-token-pin, add "

@@ -35,7 +35,8 @@ void defaults_use_the_proxy_module(void**) {
   Config config = hsmprov::parse_config({}, "/proxy.so");
   assert_string_equal(config.module_path.c_str(), "/proxy.so");
   assert_true(config.init_args.empty());
-  assert_true(config.pin_spec.empty());
+  assert_true(config.pin.empty());
+  assert_true(config.pin_file.empty());
   assert_true(config.cache_keys);
 }
 
@@ -49,8 +50,69 @@ void known_keys_are_read(void**) {
                                         "/proxy.so");
   assert_string_equal(config.module_path.c_str(), "/usr/lib/softhsm/libsofthsm2.so");
   assert_string_equal(config.init_args.c_str(), "configdir='sql:/tmp/nss'");
-  assert_string_equal(config.pin_spec.c_str(), "file:/etc/pin");
+  assert_string_equal(config.pin_file.c_str(), "/etc/pin");
+  assert_true(config.pin.empty());
   assert_false(config.cache_keys);
+}
+
+/* The PIN: in its locked page from parse_config on; text that held it wiped. */
+
+std::string text_of(const hsmprov::Pin& pin) {
+  return std::string(reinterpret_cast<const char*>(pin.data()), pin.size());
+}
+
+void a_literal_pin_goes_into_its_page(void**) {
+  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "4711-secret"}}, "/proxy.so");
+  assert_string_equal(text_of(config.pin).c_str(), "4711-secret");
+  assert_true(config.pin_file.empty());
+  // A copy is a second page; the config keeps its own.
+  hsmprov::Pin copy = config.pin.copy();
+  assert_true(copy.data() != config.pin.data());
+  assert_string_equal(text_of(copy).c_str(), "4711-secret");
+  // Moving the config moves the page, without copying the PIN.
+  const unsigned char* page = config.pin.data();
+  Config moved = std::move(config);
+  assert_true(moved.pin.data() == page);
+  assert_true(config.pin.empty());
+}
+
+void a_pin_file_keeps_only_its_path(void**) {
+  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "file:/etc/hsmprov/token.pin"}}, "/proxy.so");
+  assert_string_equal(config.pin_file.c_str(), "/etc/hsmprov/token.pin");
+  assert_true(config.pin.empty());
+  // "file:" alone names no file; a PIN that merely contains "file:" is a PIN.
+  assert_true(refusal({{"pkcs11-module-token-pin", "file:"}}).find("is empty") != std::string::npos);
+  Config literal = hsmprov::parse_config({{"pkcs11-module-token-pin", "12file:34"}}, "/proxy.so");
+  assert_string_equal(text_of(literal.pin).c_str(), "12file:34");
+}
+
+// All of the buffer is overwritten, past the end of the text too.
+void wipe_clears_the_whole_buffer(void**) {
+  std::string text(40, 'x');
+  text.resize(10);  // 30 more bytes of the old text past the end
+  const char* buffer = text.data();
+  size_t capacity = text.capacity();
+  hsmprov::wipe(text);
+  assert_true(text.empty());
+  assert_true(text.data() == buffer);
+  for (size_t i = 0; i < capacity; ++i) assert_int_equal(buffer[i], 0);
+  std::string small = "1234";  // inside the string object (small-string buffer)
+  const char* inside = small.data();
+  hsmprov::wipe(small);
+  for (size_t i = 0; i < 4; ++i) assert_int_equal(inside[i], 0);
+}
+
+// A value set again is wiped first: a shorter one leaves nothing of the
+// longer one behind in the buffer they share.
+void config_values_wipe_what_they_replace(void**) {
+  ConfigValues values;
+  values.set("pkcs11-module-token-pin", "a-rather-long-pin-of-forty-characters-xx");
+  values.set("pkcs11-module-token-pin", "short");
+  const std::string& value = values.begin()->second;
+  assert_string_equal(value.c_str(), "short");
+  for (size_t i = value.size(); i < value.capacity(); ++i) assert_int_equal(value.data()[i], 0);
+  Config config = hsmprov::parse_config(values, "/proxy.so");
+  assert_string_equal(text_of(config.pin).c_str(), "short");
 }
 
 void unknown_key_is_named(void**) {
@@ -178,6 +240,8 @@ int main() {
       cmocka_unit_test(defaults_use_the_proxy_module), cmocka_unit_test(known_keys_are_read),
       cmocka_unit_test(unknown_key_is_named),          cmocka_unit_test(bad_values_name_their_key),
       cmocka_unit_test(no_module_at_all_is_refused), cmocka_unit_test(booleans_as_openssl_spells_them),
+      cmocka_unit_test(a_literal_pin_goes_into_its_page), cmocka_unit_test(a_pin_file_keeps_only_its_path),
+      cmocka_unit_test(wipe_clears_the_whole_buffer),     cmocka_unit_test(config_values_wipe_what_they_replace),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -73,10 +73,22 @@ void slot_id_selects_slot(void**) {
   assert_false(uri.matches_slot(8, slot));
 }
 
+std::string text_of(const hsmprov::Pin& pin) {
+  return std::string(reinterpret_cast<const char*>(pin.data()), pin.size());
+}
+
 void pin_attributes_are_read(void**) {
-  assert_string_equal(Uri::parse("pkcs11:token=a?pin-value=1234").pin_value().c_str(), "1234");
+  assert_string_equal(text_of(Uri::parse("pkcs11:token=a?pin-value=1234").pin_value()).c_str(), "1234");
+  // Percent-decoded, and read without the whitespace p11-kit skips (hsmprov
+  // strips it before p11-kit sees the URI, so that p11-kit makes no copy).
+  assert_string_equal(text_of(Uri::parse("pkcs11:token=a?pin-value=12%33\n 4").pin_value()).c_str(), "1234");
+  assert_string_equal(text_of(Uri::parse(std::string("pkcs11:token=a?pin-value=%31%32%33%34")).pin_value()).c_str(), "1234");
   assert_string_equal(Uri::parse("pkcs11:token=a?pin-source=file:/etc/pin").pin_source().c_str(), "file:/etc/pin");
   assert_true(Uri::parse("pkcs11:token=a").pin_value().empty());
+  // The rest of a URI with a pin-value reads as without it.
+  Uri uri = Uri::parse("pkcs11:token=demo;object=k?pin-value=1234");
+  assert_true(uri.names_object());
+  assert_non_null(find(uri, CKA_LABEL));
 }
 
 void malformed_uris_are_refused(void**) {
