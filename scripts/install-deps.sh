@@ -7,7 +7,8 @@
 hsmprov_packages=(cmake g++ pkg-config make libssl-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
                   libnss3 libnss3-tools opensc libcmocka-dev python3)
 hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptography procps util-linux
-                       nginx apache2 haproxy stunnel4 curl)
+                       gdb  # gcore: tests/integration/test_pin_memory.py
+                       nginx apache2 haproxy stunnel4 curl libtsan2)  # libtsan2: tests/run.sh --tsan
 
 hsmprov_install_deps() {
   local wanted=("${hsmprov_packages[@]}") missing=() p

@@ -3,7 +3,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 namespace hsmprov::log {
@@ -36,17 +35,20 @@ Sink& sink() {
   return instance;
 }
 
-std::mutex write_mutex;
-
 }  // namespace
 
 int level() { return sink().level; }
 
 void write(int at_level, const std::string& message) {
   if (sink().level < at_level) return;
-  std::lock_guard<std::mutex> lock(write_mutex);
-  std::fprintf(sink().out, "hsmprov: %s\n", message.c_str());
-  std::fflush(sink().out);
+  // The stream's own lock keeps lines whole across threads, and glibc
+  // resets it in a child, so a fork while another thread writes cannot
+  // leave the child waiting on it (a mutex of ours would).
+  FILE* out = sink().out;
+  flockfile(out);
+  std::fprintf(out, "hsmprov: %s\n", message.c_str());
+  std::fflush(out);
+  funlockfile(out);
 }
 
 }  // namespace hsmprov::log

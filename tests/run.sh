@@ -6,12 +6,14 @@
 #   tests/run.sh --sanitize   the same under ASan+UBSan (build-sanitize/)
 #   tests/run.sh --clang      the same built with clang (build-clang/)
 #   tests/run.sh --all        g++ and ASan+UBSan, one after the other
+#   tests/run.sh --tsan       the thread and fork tests only (test_sessions.py, the session pool's unit
+#                             test) under ThreadSanitizer (build-tsan/); any race report fails
 #   tests/run.sh --package    the g++ run, then the Debian package built, installed into this system
 #                             and tried (tests/package_test.sh)
 #   tests/run.sh --debian13   --package in a Debian 13 chroot (made with debootstrap on first use,
 #                             then reused; see scripts/debian13.sh)
 #   tests/run.sh --fuzz [S]   every fuzz target for S seconds (60) (scripts/fuzz.sh, build-fuzz/)
-#   tests/run.sh --ci         both distributions: --all, --clang and a 60 s --fuzz here, then --debian13
+#   tests/run.sh --ci         both distributions: --all, --tsan, --clang and a 60 s --fuzz here, then --debian13
 #                             (what CI runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,17 @@ build_and_test() {  # $1: build dir, then cmake options
 
 gcc_build() { build_and_test build -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
 sanitize_build() { build_and_test build-sanitize -DHSMPROV_SANITIZE=ON -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
+# Only what the thread and fork tests use is built, and only they run.
+tsan_build() {
+  local dir="$builds/build-tsan"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_TSAN=ON -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_C_COMPILER=gcc >/dev/null || return 1
+  cmake --build "$dir" -j"$(nproc)" --target hsmprov hsmprov_sign_threads hsmprov_test_shim test_session_pool \
+    || return 1
+  # A race report ends the program with exit code 66 (also in a forked child): its test fails.
+  TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
+    ctest --test-dir "$dir" --output-on-failure -R '^(unit\.test_session_pool|integration)$'
+}
 clang_build() {
   hsmprov_install_deps tests clang || return 1
   build_and_test build-clang -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
@@ -50,9 +63,10 @@ case "$mode" in
   --sanitize) sanitize_build ;;
   --clang) clang_build ;;
   --all) gcc_build; sanitize_build ;;
+  --tsan) tsan_build ;;
   --package) gcc_build; "$root/tests/package_test.sh" ;;
   --debian13) debian13 ;;
   --fuzz) "$root/scripts/fuzz.sh" "${2:-60}" ;;
-  --ci) gcc_build; sanitize_build; clang_build; "$root/scripts/fuzz.sh" 60; debian13 ;;
-  *) echo "usage: tests/run.sh [--sanitize|--clang|--all|--package|--debian13|--fuzz [SECONDS]|--ci]" >&2; exit 2 ;;
+  --ci) gcc_build; sanitize_build; tsan_build; clang_build; "$root/scripts/fuzz.sh" 60; debian13 ;;
+  *) echo "usage: tests/run.sh [--sanitize|--tsan|--clang|--all|--package|--debian13|--fuzz [SECONDS]|--ci]" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@
 #include "keys/core.h"
 #include "keys/public_key.h"
 #include "log.h"
+#include "pkcs11/ckr_names.h"
 
 namespace hsmprov {
 namespace {
@@ -173,32 +174,50 @@ void Key::stop_on_failure(Session& session, CK_RV rv, const char* function) {
   checked(*token_, session, rv, function, where());
 }
 
+// A session the token closed under us (an idle timeout, a network HSM's
+// reconnect) says nothing about the key or the data: the operation runs
+// once more, on another session, instead of failing a handshake.
+bool Key::retry_on_another_session(Session& session, CK_RV rv, const char* function, int attempt) {
+  if (attempt > 1 || (rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_SESSION_CLOSED)) return false;
+  log::write(1, where() + ": " + function + ": " + ckr_name(rv) + ": the session is gone; once more on another");
+  session.mark_broken();
+  token_->note_failure(session, rv);
+  return true;
+}
+
 KeySession Key::start(InitFn init, const char* init_name, CK_MECHANISM& mechanism) {
-  CK_OBJECT_HANDLE object = handle_for_use();
-  KeySession use = copies_->take(object, core_->config().cache_keys, where());
-  Session& session = use.session();
-  stop_on_failure(session, call(init, session.handle(), &mechanism, use.object()), init_name);
-  if (always_authenticate_) {
-    try {
-      token_->context_login(session.handle());
-    } catch (...) {
-      session.mark_broken();  // the operation is still active on it
-      throw;
+  for (int attempt = 1;; ++attempt) {
+    CK_OBJECT_HANDLE object = handle_for_use();
+    KeySession use = copies_->take(object, core_->config().cache_keys, where());
+    Session& session = use.session();
+    CK_RV rv = call(init, session.handle(), &mechanism, use.object());
+    if (retry_on_another_session(session, rv, init_name, attempt)) continue;
+    stop_on_failure(session, rv, init_name);
+    if (always_authenticate_) {
+      try {
+        token_->context_login(session.handle());
+      } catch (...) {
+        session.mark_broken();  // the operation is still active on it
+        throw;
+      }
     }
+    return use;
   }
-  return use;
 }
 
 Bytes Key::one_shot(InitFn init, RunFn run, const char* init_name, const char* run_name, CK_MECHANISM& mechanism,
                     const unsigned char* data, size_t size) {
-  KeySession use = start(init, init_name, mechanism);
-  Session& session = use.session();
-  Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
-  CK_ULONG out_size = out.size();
-  stop_on_failure(session, call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size),
-                  run_name);
-  out.resize(out_size);
-  return out;
+  for (int attempt = 1;; ++attempt) {
+    KeySession use = start(init, init_name, mechanism);
+    Session& session = use.session();
+    Bytes out(static_cast<size_t>(EVP_PKEY_get_size(public_key_.get())));
+    CK_ULONG out_size = out.size();
+    CK_RV rv = call(run, session.handle(), const_cast<unsigned char*>(data), size, out.data(), &out_size);
+    if (retry_on_another_session(session, rv, run_name, attempt)) continue;
+    stop_on_failure(session, rv, run_name);
+    out.resize(out_size);
+    return out;
+  }
 }
 
 CK_OBJECT_HANDLE Key::object_on(const Token& token) {

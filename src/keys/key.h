@@ -62,6 +62,7 @@ class Key {
   // a CKA_ALWAYS_AUTHENTICATE key.
   KeySession start(InitFn init, const char* init_name, CK_MECHANISM& mechanism);
   void stop_on_failure(Session& session, CK_RV rv, const char* function);
+  bool retry_on_another_session(Session& session, CK_RV rv, const char* function, int attempt);
   void require_private() const;
   CK_OBJECT_HANDLE handle_for_use();
   CK_OBJECT_HANDLE current_object(unsigned generation);

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include "error.h"
+#include "log.h"
+#include "pkcs11/ckr_names.h"
 
 namespace hsmprov {
 namespace {
@@ -30,6 +32,21 @@ void refuse_if_used(Token& token, Session& session, const Attribute& attribute, 
   if (!find_objects(token, session, as_template(query)).empty())
     fail(HSMPROV_R_EXISTS, token.where() + ": an object with " + what +
                                " already exists; nothing was generated or overwritten");
+}
+
+// A pair that was generated but cannot be handed out is removed, so that a
+// failed genpkey leaves the token as it was. On a session of its own: the
+// one that failed may be unusable.
+void remove_new_pair(Token& token, const std::vector<CK_OBJECT_HANDLE>& objects) {
+  try {
+    Session session = token.session();
+    for (CK_OBJECT_HANDLE object : objects) {
+      CK_RV rv = call(token.fn()->C_DestroyObject, session.handle(), object);
+      if (rv != CKR_OK) log::write(1, token.where() + ": cannot remove a new key's object: C_DestroyObject: " + ckr_name(rv));
+    }
+  } catch (const Error& e) {
+    log::write(1, token.where() + ": cannot remove a new key pair: " + e.what());
+  }
 }
 
 CK_MECHANISM_TYPE generation_mechanism(KeyType type) {
@@ -105,7 +122,12 @@ std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinProm
           call(token.fn()->C_GenerateKeyPair, session.handle(), &mechanism, public_template.data(), public_template.size(),
                                         private_template.data(), private_template.size(), &public_key, &private_key),
           "C_GenerateKeyPair", token.where() + ", new key '" + name + "'");
-  return Key::from_token(core, token, session, private_key);
+  try {
+    return Key::from_token(core, token, session, private_key);
+  } catch (...) {
+    remove_new_pair(token, {public_key, private_key});
+    throw;
+  }
 }
 
 }  // namespace hsmprov

@@ -33,7 +33,9 @@ Session& KeySession::session() { return copies_ != nullptr ? *copies_->slots_[sl
 SessionCopies::~SessionCopies() {
   for (Slot& slot : slots_) {
     if (!slot.session) continue;
-    if (destroy_) call(token_.fn()->C_DestroyObject, slot.session->handle(), slot.copy);
+    // A copy the token will not destroy goes with its session (closed, not pooled).
+    if (destroy_ && call(token_.fn()->C_DestroyObject, slot.session->handle(), slot.copy) != CKR_OK)
+      slot.session->mark_broken();
     slot.session.reset();
   }
 }

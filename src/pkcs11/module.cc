@@ -24,13 +24,64 @@ std::atomic<unsigned> forks{0};
 thread_local bool in_initialize = false;
 
 void note_exit() { process_exiting = true; }
-void note_fork() { ++forks; }
+
+// The gate every call passes (CallInFlight) and fork() closes. Writers
+// first: with readers first, threads that sign without pause could hold a
+// fork back for ever.
+struct ForkGate {
+  pthread_rwlock_t lock;
+  ForkGate() { init(); }
+  void init() {
+    pthread_rwlockattr_t attributes;
+    pthread_rwlockattr_init(&attributes);
+    pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock, &attributes);
+    pthread_rwlockattr_destroy(&attributes);
+  }
+};
+
+ForkGate& gate() {
+  static ForkGate instance;
+  return instance;
+}
+
+// Calls of this thread in flight: a call made from inside another (a module
+// calling back into OpenSSL and so into us) passes on the first one's pass.
+thread_local int calls_in_flight = 0;
+bool gate_closed_for_fork = false;
+
+void before_fork() {
+  // A fork from inside a call (a module that starts a helper process) must
+  // not wait for itself; it keeps the old behaviour.
+  if (calls_in_flight > 0) return;
+  pthread_rwlock_wrlock(&gate().lock);
+  gate_closed_for_fork = true;
+}
+
+void after_fork_in_parent() {
+  if (!gate_closed_for_fork) return;
+  gate_closed_for_fork = false;
+  pthread_rwlock_unlock(&gate().lock);
+}
+
+// glibc records the writer's thread id in the lock, and the child's thread
+// has another: an unlock there would be taken for a reader's and leave the
+// lock broken. The child has one thread, so a fresh lock is the right state.
+void after_fork_in_child() {
+  if (gate_closed_for_fork) {
+    gate_closed_for_fork = false;
+    pthread_rwlock_destroy(&gate().lock);
+    gate().init();
+  }
+  ++forks;
+}
 
 void watch_process() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::atexit(note_exit);
-    pthread_atfork(nullptr, nullptr, note_fork);
+    gate();  // made before any fork
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   });
 }
 
@@ -45,6 +96,14 @@ struct Library {
 }  // namespace
 
 bool process_is_exiting() { return process_exiting; }
+
+CallInFlight::CallInFlight() {
+  if (calls_in_flight++ == 0) pthread_rwlock_rdlock(&gate().lock);
+}
+
+CallInFlight::~CallInFlight() {
+  if (--calls_in_flight == 0) pthread_rwlock_unlock(&gate().lock);
+}
 
 std::string process_user() {
   uid_t uid = geteuid();
@@ -136,8 +195,15 @@ void Module::reinitialize_after_fork() {
   // application owns is the application's to reset.
   if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && shared()) return;
   if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-    call(fn_->C_Finalize, nullptr);
+    CK_RV finalized = call(fn_->C_Finalize, nullptr);
     rv = call_initialize();
+    // Still initialised because the reset failed: that failure is the cause.
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && finalized != CKR_OK) {
+      std::string message = where() + " after fork: C_Finalize: " + ckr_name(finalized) +
+                            ", so the module keeps the parent's state and cannot be initialised again";
+      log::write(1, message);
+      fail(HSMPROV_R_PKCS11, message);
+    }
   }
   check_initialized(rv, " after fork");
 }

@@ -59,6 +59,18 @@ class Module {
   std::atomic<unsigned> forks_seen_{0};
 };
 
+// Held for the length of each call into the module. fork() waits until no
+// call is in flight and holds new ones back meanwhile: a child must not
+// inherit a module lock that another thread held at the fork, or its first
+// call (C_Finalize, to reset the module) waits for it forever.
+class CallInFlight {
+ public:
+  CallInFlight();
+  ~CallInFlight();
+  CallInFlight(const CallInFlight&) = delete;
+  CallInFlight& operator=(const CallInFlight&) = delete;
+};
+
 // Calls a module function. A module built on OpenSSL in the same process
 // (SoftHSM) may leave entries on OpenSSL's error queue even when it
 // succeeds; a server then takes its next non-blocking handshake step as
@@ -66,6 +78,7 @@ class Module {
 // CKR, and hsmprov's own error when it fails.
 template <typename... Params, typename... Args>
 CK_RV call(CK_RV (*function)(Params...), Args&&... args) {
+  CallInFlight in_flight;
   ERR_set_mark();
   CK_RV rv = function(std::forward<Args>(args)...);
   ERR_pop_to_mark();

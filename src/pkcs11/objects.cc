@@ -22,8 +22,12 @@ std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::
   CK_RV rv;
   while ((rv = call(token.fn()->C_FindObjects, h, batch, 64, &count)) == CKR_OK && count > 0)
     found.insert(found.end(), batch, batch + count);
-  call(token.fn()->C_FindObjectsFinal, h);
+  CK_RV final_rv = call(token.fn()->C_FindObjectsFinal, h);
   checked(token, session, rv, "C_FindObjects", token.where());
+  // A search that did not end leaves the session busy: the next search on
+  // it would fail (CKR_OPERATION_ACTIVE), so it is not reused.
+  if (final_rv != CKR_OK) session.mark_broken();
+  checked(token, session, final_rv, "C_FindObjectsFinal", token.where());
   return found;
 }
 

@@ -25,7 +25,10 @@ class SessionObject {
  public:
   SessionObject(Token& token, Session& session) : token_(token), session_(session) {}
   ~SessionObject() {
-    if (handle != CK_INVALID_HANDLE) call(token_.fn()->C_DestroyObject, session_.handle(), handle);
+    // If the token will not destroy it, the session goes: a session object
+    // lives no longer than the session that made it.
+    if (handle != CK_INVALID_HANDLE && call(token_.fn()->C_DestroyObject, session_.handle(), handle) != CKR_OK)
+      session_.mark_broken();
   }
   SessionObject(const SessionObject&) = delete;
   SessionObject& operator=(const SessionObject&) = delete;

@@ -10,12 +10,16 @@
 // and signs again: the freed key must not touch the child's objects.
 // A signature counts as good only if it verifies and leaves OpenSSL's error
 // queue empty (a server takes leftover errors as a failed handshake).
-// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|fork-free|reinit|reload]
+// "fork-while-signing": THREADS threads sign without pause while the main
+// thread forks PER_THREAD times, each child signing 5 times; a child that
+// does not finish within 30 s is killed and counted as hung.
+// Usage: hsmprov_sign_threads URI THREADS PER_THREAD [fork|fork-free|reinit|reload|fork-while-signing]
 // Prints "ok=N bad=M"; exits 0 only when every signature verified.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -75,11 +79,59 @@ void run(EVP_PKEY* key, EVP_PKEY* pub, int threads, int per_thread, bool reinit,
   for (auto& w : workers) w.join();
 }
 
+// A child's fate: it exits with 0 after its signatures verified, or is
+// killed after 30 s (it hangs: a lock copied from a parent thread).
+enum class Child { ok, failed, hung };
+
+Child wait_bounded(pid_t child) {
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < 30000; waited_ms += 10) {
+    if (waitpid(child, &status, WNOHANG) == child) return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? Child::ok : Child::failed;
+    usleep(10000);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  return Child::hung;
+}
+
+// "fork-while-signing": THREADS threads sign without pause while the main
+// thread forks ROUNDS times; each child signs 5 times and exits.
+int fork_while_signing(EVP_PKEY* key, EVP_PKEY* pub, int threads, int rounds) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) (sign_and_verify(key, pub, "thread " + std::to_string(t) + " " + std::to_string(i)) ? ok : bad)++;
+    });
+  }
+  int children_ok = 0, failed = 0, hung = 0;
+  for (int r = 0; r < rounds; ++r) {
+    usleep(20000);  // the threads are in the middle of their signatures
+    pid_t child = fork();
+    if (child == 0) {
+      bool all = true;
+      for (int i = 0; i < 5; ++i) all = sign_and_verify(key, pub, "child " + std::to_string(i)) && all;
+      _exit(all ? 0 : 1);
+    }
+    switch (wait_bounded(child)) {
+      case Child::ok: ++children_ok; break;
+      case Child::failed: ++failed; break;
+      case Child::hung: ++hung; break;
+    }
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+  std::printf("children ok=%d failed=%d hung=%d\nok=%d bad=%d\n", children_ok, failed, hung, ok.load(), bad.load());
+  return children_ok == rounds && bad == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|fork-free|reinit|reload]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s URI THREADS PER_THREAD [fork|fork-free|reinit|reload|fork-while-signing]\n",
+                 argv[0]);
     return 2;
   }
   int threads = std::atoi(argv[2]), per_thread = std::atoi(argv[3]);
@@ -93,6 +145,12 @@ int main(int argc, char** argv) {
     ERR_print_errors_fp(stderr);
     std::fprintf(stderr, "cannot load the key\n");
     return 2;
+  }
+  if (argc > 4 && std::strcmp(argv[4], "fork-while-signing") == 0) {
+    int status = fork_while_signing(key, pub, threads, per_thread);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    return status;
   }
   std::atomic<int> ok{0}, bad{0};
   EVP_PKEY* second = nullptr;

@@ -17,6 +17,7 @@ BUILD = Path(os.environ.get("HSMPROV_BUILD_DIR", ROOT / "build"))
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 NSS_MODULE = "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"
 SANITIZE = os.environ.get("HSMPROV_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE")
+TSAN = os.environ.get("HSMPROV_TSAN", "OFF").upper() in ("ON", "1", "TRUE")  # tests/run.sh --tsan
 
 # Everything our commands printed during the current test, searched for PINs.
 OUTPUTS = []
@@ -24,6 +25,9 @@ OUTPUTS = []
 
 def sanitizer_env():
     """The openssl binary is not instrumented: preload the runtimes."""
+    if TSAN:  # TSAN_OPTIONS from tests/run.sh --tsan: a report fails the program
+        return {"LD_PRELOAD": subprocess.run(["gcc", "-print-file-name=libtsan.so"], capture_output=True,
+                                             text=True).stdout.strip()}
     if not SANITIZE:
         return {}
     libs = [subprocess.run(["gcc", "-print-file-name=" + lib], capture_output=True, text=True).stdout.strip()
@@ -46,6 +50,9 @@ def skip_if_hangs_under_asan(program):
 def run(args, env, input=None, check=True, timeout=120):
     result = subprocess.run([str(a) for a in args], input=input, capture_output=True, env=env, timeout=timeout)
     OUTPUTS.append(result.stdout + result.stderr)
+    # Also where the exit code is not checked, or a forked child's report did not reach it.
+    if TSAN and b"WARNING: ThreadSanitizer" in result.stderr:
+        raise AssertionError(f"ThreadSanitizer report from {args[0]}:\n{result.stderr.decode(errors='replace')}")
     if check and result.returncode != 0:
         raise AssertionError(f"{args[0]} {' '.join(map(str, args[1:]))} failed ({result.returncode}):\n"
                              f"{result.stderr.decode(errors='replace')}")

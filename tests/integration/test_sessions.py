@@ -1,5 +1,7 @@
 """Issue 2, point 5: sessions and concurrency: one key used from several
 threads, after fork(), and keys that need a login for every operation."""
+import re
+
 import pytest
 
 from conftest import BUILD
@@ -80,3 +82,13 @@ def test_key_loaded_again_after_signing_is_found_once(token, tmp_path, cache_key
     env = dict(token.env, OPENSSL_CONF=str(config))
     out = token.program(SIGNER, token.uri(object="threads-ec", type="private"), 1, 2, "reload", env=env).stdout
     assert "ok=3 bad=0" in out.decode()
+
+
+@pytest.mark.parametrize("label", ["threads-ec"])
+def test_fork_while_other_threads_sign(token, label):
+    # The child must not inherit a module lock a signing thread held at the
+    # fork: hsmprov's fork handler waits until no call is in flight.
+    out = token.program(SIGNER, token.uri(object=label, type="private"), 3, 15, "fork-while-signing",
+                        timeout=900).stdout.decode()
+    assert "children ok=15 failed=0 hung=0" in out
+    assert re.search(r"^ok=\d+ bad=0$", out, re.M)

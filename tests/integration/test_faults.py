@@ -1,0 +1,88 @@
+"""Fault injection by position: each operation (load by URI, sign, decrypt,
+genpkey, wrap, the re-initialisation after fork, PKC get) is run once per
+PKCS#11 call it makes, that call failed by the test shim with a realistic
+code. Every run: no crash, an error that names the failed call, no session
+object left behind, no session the pool keeps as good when it is not, and
+the next operation succeeds."""
+import re
+
+import pytest
+
+from conftest import BUILD, SHIM_MODULE, SOFTHSM_MODULE, run
+
+WALK = BUILD / "tests" / "hsmprov_fault_walk"
+HELPER = BUILD / "tests" / "hsmprov_p11_objects"
+CODES = ["CKR_DEVICE_ERROR", "CKR_SESSION_HANDLE_INVALID", "CKR_DEVICE_REMOVED", "CKR_HOST_MEMORY"]
+LINE = re.compile(r"calls=(\d+) failed=(\S+) result=(ok|error) recovered=(yes|no) objects=(-?\d+) "
+                  r"sessions=(\d+) named=(yes|no)")
+
+
+@pytest.fixture(scope="module")
+def keys(shimmed):
+    shimmed.genpkey("walk-rsa", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+    env = dict(shimmed.tool_env(), HSMPROV_TEST_PIN=shimmed.pin)
+    run([HELPER, SOFTHSM_MODULE, "", shimmed.label, "aes", "walk-aes", "32", "extractable"], env)
+    return shimmed
+
+
+def walk_once(token, operation, n, code):
+    args = [WALK, SHIM_MODULE, operation, n, code, token.label, token.uri()]
+    if operation in ("load", "sign", "decrypt", "fork"):
+        args[-1] = token.uri(object="walk-rsa", type="private")
+    if operation == "wrap":
+        args.append(token.uri(object="walk-aes", type="secret-key"))
+    result = token.program(*args, check=False, timeout=120)
+    assert result.returncode == 0, (operation, n, code, result.stderr.decode(errors="replace"))
+    match = LINE.search(result.stdout.decode())
+    assert match, (operation, n, code, result.stdout, result.stderr)
+    assert "left" not in result.stdout.decode(), (result.stdout, result.stderr)  # a failed genpkey's objects
+    calls, failed, outcome, recovered, objects, sessions, named = match.groups()
+    return dict(calls=int(calls), failed=failed, ok=outcome == "ok", recovered=recovered == "yes",
+                objects=int(objects), sessions=int(sessions), named=named == "yes",
+                stderr=result.stderr.decode(errors="replace"))
+
+
+@pytest.mark.parametrize("operation", ["load", "sign", "decrypt", "genpkey", "wrap", "fork"])
+def test_every_call_of_an_operation_failed_in_turn(keys, operation):
+    clean = walk_once(keys, operation, 0, CODES[0])
+    assert clean["ok"] and clean["recovered"] and clean["failed"] == "-", clean
+    assert clean["calls"] > 0
+    failures = []
+    for n in range(1, clean["calls"] + 1):
+        code = CODES[n % len(CODES)]
+        got = walk_once(keys, operation, n, code)
+        where = f"{operation}: call {n} ({got['failed']}) failed with {code}"
+        if got["failed"] == "-":
+            failures.append(f"{where}: the shim failed no call")
+        if not got["named"]:
+            failures.append(f"{where}: the error does not name the call:\n{got['stderr']}")
+        if not got["recovered"]:
+            failures.append(f"{where}: the next {operation} failed:\n{got['stderr']}")
+        if got["objects"] > clean["objects"]:
+            failures.append(f"{where}: {got['objects']} session objects left, {clean['objects']} without the fault")
+        if got["sessions"] > clean["sessions"] + 1:
+            failures.append(f"{where}: {got['sessions']} sessions open, {clean['sessions']} without the fault")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_call_of_pkc_get_failed_in_turn(luna):
+    # The CLI is a process of its own: the shim arms the fault from the environment.
+    cli = BUILD / "src" / "hsmprov-pkc"
+    luna.genpkey("walk-attested", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    trace = luna.tmp / "pkc-get.trace"
+    args = [cli, "get", "--key", luna.uri(object="walk-attested", type="private"), "-o", luna.tmp / "walk.p7b"]
+    luna.program(*args, env=dict(luna.env, HSMPROV_SHIM_TRACE=str(trace)))
+    calls = trace.read_text().split()
+    assert calls
+    failures = []
+    for n, function in enumerate(calls, start=1):
+        code = CODES[n % len(CODES)]
+        result = luna.program(*args, check=False, env=dict(luna.env, HSMPROV_SHIM_FAIL_CALL=f"{n} {code}"))
+        stderr = result.stderr.decode(errors="replace")
+        if result.returncode not in (0, 1, 2):
+            failures.append(f"call {n} ({function}) failed with {code}: exit status {result.returncode}\n{stderr}")
+        elif result.returncode != 0 and function not in stderr:
+            failures.append(f"call {n} ({function}) failed with {code}: the error does not name it:\n{stderr}")
+        if luna.program(*args, check=False).returncode != 0:
+            failures.append(f"call {n} ({function}) failed with {code}: the next get failed")
+    assert not failures, "\n".join(failures)
