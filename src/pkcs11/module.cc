@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -25,54 +26,45 @@ thread_local bool in_initialize = false;
 
 void note_exit() { process_exiting = true; }
 
-// The gate every call passes (CallInFlight) and fork() closes. Writers
-// first: with readers first, threads that sign without pause could hold a
-// fork back for ever.
-struct ForkGate {
-  pthread_rwlock_t lock;
-  ForkGate() { init(); }
-  void init() {
-    pthread_rwlockattr_t attributes;
-    pthread_rwlockattr_init(&attributes);
-    pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&lock, &attributes);
-    pthread_rwlockattr_destroy(&attributes);
-  }
-};
+// The gate every call passes (CallInFlight) and fork() closes: a count of
+// calls in flight and a flag, both atomic, so that no lock of ours is held
+// across fork() and none needs repair in the child (glibc's rwlock cannot
+// be unlocked there: it records the writer's thread id, which the child's
+// thread does not have). A caller that meets a closing gate steps back
+// and waits, so a fork is never held back by threads that sign without pause.
+std::atomic<int> calls_in_flight{0};
+std::atomic<bool> forking{false};
+// This thread's calls: a call made from inside another (a module calling
+// back into OpenSSL and so into us) passes on the first one's pass.
+thread_local int nested_calls = 0;
+// Set by the forking thread for its own fork (glibc runs the three handlers
+// of one fork in the thread that forks).
+thread_local bool gate_closed_for_fork = false;
 
-ForkGate& gate() {
-  static ForkGate instance;
-  return instance;
+// Forks and module calls take micro- to milliseconds: a short sleep is cheap
+// next to either, and needs no lock.
+void pause_briefly() {
+  struct timespec pause = {0, 50 * 1000};
+  nanosleep(&pause, nullptr);
 }
-
-// Calls of this thread in flight: a call made from inside another (a module
-// calling back into OpenSSL and so into us) passes on the first one's pass.
-thread_local int calls_in_flight = 0;
-bool gate_closed_for_fork = false;
 
 void before_fork() {
   // A fork from inside a call (a module that starts a helper process) must
   // not wait for itself; it keeps the old behaviour.
-  if (calls_in_flight > 0) return;
-  pthread_rwlock_wrlock(&gate().lock);
+  if (nested_calls > 0) return;
+  forking = true;
+  while (calls_in_flight.load() != 0) pause_briefly();
   gate_closed_for_fork = true;
 }
 
 void after_fork_in_parent() {
   if (!gate_closed_for_fork) return;
   gate_closed_for_fork = false;
-  pthread_rwlock_unlock(&gate().lock);
+  forking = false;
 }
 
-// glibc records the writer's thread id in the lock, and the child's thread
-// has another: an unlock there would be taken for a reader's and leave the
-// lock broken. The child has one thread, so a fresh lock is the right state.
 void after_fork_in_child() {
-  if (gate_closed_for_fork) {
-    gate_closed_for_fork = false;
-    pthread_rwlock_destroy(&gate().lock);
-    gate().init();
-  }
+  after_fork_in_parent();
   ++forks;
 }
 
@@ -80,7 +72,6 @@ void watch_process() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::atexit(note_exit);
-    gate();  // made before any fork
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   });
 }
@@ -98,11 +89,17 @@ struct Library {
 bool process_is_exiting() { return process_exiting; }
 
 CallInFlight::CallInFlight() {
-  if (calls_in_flight++ == 0) pthread_rwlock_rdlock(&gate().lock);
+  if (nested_calls++ > 0) return;
+  for (;;) {
+    calls_in_flight.fetch_add(1);
+    if (!forking.load()) return;
+    calls_in_flight.fetch_sub(1);  // step back: the fork is waiting for the count to reach 0
+    while (forking.load()) pause_briefly();
+  }
 }
 
 CallInFlight::~CallInFlight() {
-  if (--calls_in_flight == 0) pthread_rwlock_unlock(&gate().lock);
+  if (--nested_calls == 0) calls_in_flight.fetch_sub(1);
 }
 
 std::string process_user() {
