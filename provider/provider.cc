@@ -19,11 +19,21 @@
 
 namespace hsmprov {
 
+// Every error also goes to the debug log: OpenSSL 3.0's decoder machinery
+// drops the errors of a decoder that fails (a broken key reference then
+// reads as "unsupported"), and the log is where the cause can still be seen.
 void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...) {
+  va_list args;
+  if (log::level() >= 1) {
+    char text[1024];
+    va_start(args, format);
+    std::vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    log::write(1, std::string("error: ") + text);
+  }
   if (ctx == nullptr || ctx->new_error == nullptr) return;
   ctx->new_error(ctx->handle);
   ctx->set_error_debug(ctx->handle, nullptr, 0, nullptr);
-  va_list args;
   va_start(args, format);
   ctx->vset_error(ctx->handle, static_cast<uint32_t>(reason), format, args);
   va_end(args);

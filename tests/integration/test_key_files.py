@@ -56,3 +56,15 @@ def test_damaged_reference_says_so(token):
     result = token.openssl("pkey", "-in", path, "-pubout", check=False)
     assert result.returncode != 0
     assert "the HSMPROV KEY REFERENCE block is damaged" in result.stderr.decode()
+
+
+def test_reference_to_a_malformed_uri_names_the_attribute(token):
+    # OpenSSL 3.0's decoder machinery drops a failing decoder's errors, so
+    # there the command only says "unsupported"; the debug log always names
+    # the cause, and an OpenSSL that keeps the errors shows it on stderr.
+    path = written(token, "bogus.pem", pkcs11_provider_key_file("pkcs11:token=test%20token;bogus=1"))
+    result = token.openssl("pkey", "-in", path, "-pubout", check=False)
+    assert result.returncode != 0
+    cause = "the pkcs11: URI has the unknown attribute 'bogus'"
+    assert cause in token.debug_log.read_text()
+    assert cause in result.stderr.decode() or "unsupported" in result.stderr.decode()
