@@ -77,6 +77,23 @@ bool issues_another(X509* x509, const std::vector<X509Ptr>& certificates) {
   });
 }
 
+// The one YubiKey attestation among a file's certificates; the others go to `others`.
+X509* attestation_among(const std::vector<X509Ptr>& certificates, std::vector<X509*>& others) {
+  X509* attestation = nullptr;
+  for (const X509Ptr& c : certificates) {
+    if (!yubikey::is_attestation(c.get()) || issues_another(c.get(), certificates)) {
+      others.push_back(c.get());
+    } else if (attestation != nullptr) {
+      unknown("more than one certificate is a YubiKey attestation; a file holds one");
+    } else {
+      attestation = c.get();
+    }
+  }
+  if (attestation == nullptr)
+    unknown("no certificate is a YubiKey attestation (a leaf with Yubico's extension 1.3.6.1.4.1.41482.3.3)");
+  return attestation;
+}
+
 }  // namespace
 
 std::vector<X509Ptr> read_certificates(const Bytes& input) {
@@ -90,19 +107,8 @@ Report verify_evidence(const Bytes& input, const Checks& checks) {
   if (is_pkcs7(input)) return pkc::check(input, checks);
   std::vector<X509Ptr> certificates = read_certificates(input);
   if (certificates.empty()) unknown("neither a PKCS#7 nor X.509 certificates");
-  X509* attestation = nullptr;
   std::vector<X509*> others;  // the device's f9 certificate: an intermediate, never an anchor
-  for (const X509Ptr& c : certificates) {
-    if (!yubikey::is_attestation(c.get()) || issues_another(c.get(), certificates)) {
-      others.push_back(c.get());
-    } else if (attestation != nullptr) {
-      unknown("more than one certificate is a YubiKey attestation; a file holds one");
-    } else {
-      attestation = c.get();
-    }
-  }
-  if (attestation == nullptr)
-    unknown("no certificate is a YubiKey attestation (a leaf with Yubico's extension 1.3.6.1.4.1.41482.3.3)");
+  X509* attestation = attestation_among(certificates, others);
   return yubikey::check(attestation, others, checks);
 }
 

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "attest/evidence.h"
 #include "config.h"
 #include "keys/core.h"
 #include "error.h"
 #include "file_bytes.h"
 #include "json_text.h"
-#include "attest/evidence.h"
 
 namespace {
 

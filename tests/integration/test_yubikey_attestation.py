@@ -201,6 +201,14 @@ def test_a_certificate_without_yubico_extensions_is_no_attestation(env):
     assert b"not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV attestation)" in result.stderr
 
 
+def test_two_attestations_in_one_file_are_refused(env, tmp_path):
+    both = tmp_path / "9a-and-9c.pem"
+    both.write_bytes(ATTESTATION_9A.read_bytes() + ATTESTATION_9C.read_bytes() + INTERMEDIATE.read_bytes())
+    result = pkc_cli(env, "verify", both)
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"more than one certificate is a YubiKey attestation; a file holds one" in result.stderr
+
+
 class SelfMadeChain:
     """Yubico's names and extensions under self-made keys: root, f9 intermediate, attestation leaf."""
     START = datetime.datetime(2016, 3, 14, tzinfo=datetime.timezone.utc)
