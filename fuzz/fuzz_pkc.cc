@@ -1,22 +1,24 @@
-// Fuzz target: a PKC file (DER or PEM) through the structure rules, the
-// chain check against the shipped roots, and the match with a CSR, as
-// `hsmprov-pkc verify --csr` runs them; and through the PKC decoder's
-// steps (the shape test on DER, the PEM block, the attested key's DER).
+// Fuzz target: an evidence file (DER or PEM) through evidence detection and
+// the vendor's checks (a Luna PKC's structure rules, a YubiKey attestation's
+// extensions), the chain check against the shipped roots, and the match with
+// a CSR, as `hsmprov-pkc verify --csr` runs them; and through the PKC
+// decoder's steps (the shape test on DER, the PEM block).
 // No crash, leak or UB on any input.
 #include <cstdint>
 #include <cstdio>
 
+#include "attest/evidence.h"
 #include "error.h"
 #include "file_bytes.h"
 #include "handles.h"
 #include "pem_block.h"
-#include "pkc/verify.h"
+#include "pkc/pkc.h"
 
 namespace {
 
 struct Fixtures {
-  hsmprov::pkc::X509StorePtr roots = hsmprov::pkc::load_roots(HSMPROV_FUZZ_ROOTS);
-  hsmprov::pkc::X509ReqPtr csr = hsmprov::pkc::load_csr(*hsmprov::read_file(HSMPROV_FUZZ_CSR));
+  hsmprov::attest::X509StorePtr roots = hsmprov::attest::load_roots({HSMPROV_FUZZ_LUNA_ROOTS, HSMPROV_FUZZ_YUBICO_ROOTS});
+  hsmprov::attest::X509ReqPtr csr = hsmprov::attest::load_csr(*hsmprov::read_file(HSMPROV_FUZZ_CSR));
 };
 
 }  // namespace
@@ -24,10 +26,14 @@ struct Fixtures {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Fixtures fixtures;
   hsmprov::Bytes input(data, data + size);
-  // check() turns every refusal into a reason; nothing may escape it.
-  hsmprov::pkc::Report report = hsmprov::pkc::check(input, fixtures.roots.get(), std::nullopt, fixtures.csr.get(), "code-signing");
-  if (report.valid != report.reasons.empty()) __builtin_trap();  // a verdict and its reasons must agree
-  if (report.pkc && hsmprov::pkc::attested_key_der(*report.pkc).empty()) __builtin_trap();
+  hsmprov::attest::Checks checks{fixtures.roots.get(), {}, std::nullopt, fixtures.csr.get(), "code-signing"};
+  try {
+    // Either a verdict whose reasons say every failure, or Error: no evidence it knows.
+    hsmprov::attest::Report report = hsmprov::attest::verify_evidence(input, checks);
+    if (report.valid != report.reasons.empty()) __builtin_trap();  // a verdict and its reasons must agree
+    if (report.parsed && report.key_sha256.size() != 64) __builtin_trap();
+  } catch (const hsmprov::Error&) {
+  }
   if (hsmprov::pkc::looks_like_pkc(data, size) && size > 0 && data[0] != 0x30) __builtin_trap();
   hsmprov::BioPtr pem(BIO_new_mem_buf(data, static_cast<int>(size)));
   try {

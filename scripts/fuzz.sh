@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/, clang with ASan+UBSan, in
 # build-fuzz/) and runs each for a given time, starting from its seed corpus
-# (fuzz/corpus/, past findings in tests/data/fuzz/, and the real PKC files
-# of tests/data for the PKC target).
+# (fuzz/corpus/, past findings in tests/data/fuzz/, and the real PKC and
+# YubiKey attestation files of tests/data for the PKC target).
 # New inputs found go to build-fuzz/corpus/TARGET (kept between runs), and
 # any crash, leak or UB report to build-fuzz/artifacts/ and a non-zero exit.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET (60)] [TARGET...]
@@ -27,7 +27,7 @@ for target in "${targets[@]}"; do
   corpus=$build/corpus/$target
   mkdir -p "$corpus"
   seeds=("$root/tests/data/fuzz")  # past findings
-  if [ "$target" = pkc ]; then seeds+=("$root/tests/data/luna-pkc"); else seeds+=("$root/fuzz/corpus/$target"); fi
+  if [ "$target" = pkc ]; then seeds+=("$root/tests/data/luna-pkc" "$root/tests/data/attestation/yubikey-piv"); else seeds+=("$root/fuzz/corpus/$target"); fi
   log=$build/fuzz_$target.log
   # -max_total_time bounds the run; libFuzzer exits non-zero on the first finding.
   if ! "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \

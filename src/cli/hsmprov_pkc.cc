@@ -1,9 +1,10 @@
-// hsmprov-pkc: verify Luna key attestations (PKC files) offline, in one
-// process for many files, and fetch a key's PKC from a Luna. Usage below
-// (kVerifyUsage, kGetUsage) and in hsmprov-pkc(1).
-// Exit status: 0 all valid (or written), 1 a PKC or the CSR match is invalid
-// (or the token has no PKC for the key), 2 an input cannot be read, the
-// usage is wrong, or the token cannot be reached.
+// hsmprov-pkc: verify key attestations offline (Luna PKC files, YubiKey PIV
+// attestations), in one process for many files, and fetch a key's PKC from a
+// Luna. Usage below (kVerifyUsage, kGetUsage) and in hsmprov-pkc(1).
+// Exit status: 0 all valid (or written), 1 an attestation or the CSR match is
+// invalid (or the token has no PKC for the key), 2 an input cannot be read
+// (or is no attestation hsmprov-pkc knows), the usage is wrong, or the token
+// cannot be reached.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,31 +15,35 @@
 #include <string>
 #include <vector>
 
+#include "attest/evidence.h"
 #include "config.h"
 #include "keys/core.h"
 #include "error.h"
 #include "file_bytes.h"
 #include "json_text.h"
-#include "pkc/verify.h"
 
 namespace {
 
 using hsmprov::Bytes;
 using hsmprov::read_file;
 using hsmprov::json_string;
-using namespace hsmprov::pkc;
+using namespace hsmprov::attest;
 
 constexpr int kValid = 0, kInvalid = 1, kUnreadable = 2;
 // The JSON verdict's schema: name and version (README, "JSON verdicts").
-constexpr const char* kJsonSchema = "hsmprov-pkc-verdict/1";
+constexpr const char* kJsonSchema = "hsmprov-attestation-verdict/2";
 
 constexpr const char* kVerifyUsage =
-    "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--at YYYY-MM-DDTHH:MM:SSZ|now]\n"
-    "                          [--policy code-signing] [--json] PKC...\n"
-    "  Checks each PKC (DER or PEM PKCS#7): its structure, its chain to the trust anchors (default: the\n"
-    "  installed Luna roots; each certificate of --roots is trusted as its name and public key), the dates\n"
-    "  at --at, that the CSR's key is the attested key, and the policy's key rules.\n"
-    "  Exit status: 0 all valid, 1 one is invalid, 2 an input cannot be read or the usage is wrong.\n";
+    "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--intermediate FILE]...\n"
+    "                          [--at YYYY-MM-DDTHH:MM:SSZ|now] [--policy code-signing] [--json] ATTESTATION...\n"
+    "  Checks each attestation, told apart by its content: a Luna PKC (DER or PEM PKCS#7), or a YubiKey PIV\n"
+    "  attestation (PEM or DER certificates: the attestation, and the device's f9 certificate if given with it).\n"
+    "  It checks the structure, the chain to the trust anchors (default: the installed Luna and Yubico roots;\n"
+    "  each certificate of --roots is trusted as its name and public key) through the intermediates in the file\n"
+    "  and the PEM certificates of --intermediate, the dates at --at, that the CSR's key is the attested key, and\n"
+    "  the policy's key rules.\n"
+    "  Exit status: 0 all valid, 1 one is invalid, 2 an input cannot be read or is no attestation hsmprov-pkc\n"
+    "  knows, or the usage is wrong.\n";
 constexpr const char* kGetUsage =
     "usage: hsmprov-pkc get --key 'pkcs11:...;type=private' [--format cits|ecc] -o FILE\n"
     "  Writes the key's PKC as its Luna gives it (cits for RSA keys, ecc for EC keys by default), through the\n"
@@ -49,6 +54,7 @@ constexpr const char* kGetUsage =
 struct Options {
   std::string csr;
   std::string roots;
+  std::vector<std::string> intermediates;
   std::string policy;
   std::optional<time_t> at;
   bool json = false;
@@ -75,35 +81,54 @@ std::optional<time_t> parse_time(const std::string& text) {
   return timegm(&tm);
 }
 
-// The installed roots; a build run from its tree (not a package) falls
-// back to the checkout's.
-std::string default_roots() {
+// The installed roots, Luna's and Yubico's; a build run from its tree (not
+// a package) falls back to the checkout's.
+std::vector<std::string> default_roots() {
+  std::vector<std::string> paths;
+  for (const char* name : {"luna-roots.pem", "yubico-piv-roots.pem"}) {
+    std::string path = std::string(HSMPROV_ROOTS_INSTALLED) + "/" + name;
 #ifdef HSMPROV_ROOTS_SOURCE
-  if (!std::ifstream(HSMPROV_ROOTS_INSTALLED)) return HSMPROV_ROOTS_SOURCE;
+    if (!std::ifstream(path)) path = std::string(HSMPROV_ROOTS_SOURCE) + "/" + name;
 #endif
-  return HSMPROV_ROOTS_INSTALLED;
+    paths.push_back(path);
+  }
+  return paths;
 }
 
 // "RSA 2048" or "EC 256": the JSON's "key" since its first version.
 std::string key_type_and_bits(const KeyFacts& key) { return key.type + " " + std::to_string(key.bits); }
 
+std::string or_not_given(const std::string& value) { return value.empty() ? "(not given)" : value; }
+
+std::string evidence_name(const Report& report) {
+  return report.evidence == "luna-pkc" ? "Luna PKC (Thales)" : "YubiKey PIV attestation (Yubico)";
+}
+
+// "slot 9a, serial 28532470, ...": the vendor's facts on one line.
+std::string facts_line(const std::vector<Fact>& facts) {
+  std::string line;
+  for (const Fact& fact : facts) {
+    std::string value = fact.boolean && !fact.value.empty() ? (fact.value == "true" ? "yes" : "no") : fact.value;
+    line += (line.empty() ? "" : ", ") + fact.label + " " + or_not_given(value);
+  }
+  return line;
+}
+
 void print_human(const std::string& file, const Report& report) {
   std::cout << file << ": " << (report.valid ? "VALID" : "INVALID") << "\n";
   for (const std::string& reason : report.reasons) std::cout << "  reason:    " << reason << "\n";
-  if (!report.pkc) return;
-  const Pkc& pkc = *report.pkc;
-  KeyFacts key = key_facts(attested_key(pkc));
-  std::cout << "  profile:   " << (pkc.profile == "rsa" ? "RSA (Chrysalis-ITS)" : "ECC") << ", " << pkc.chain.size()
-            << " certificates\n"
-            << "  HSM:       serial " << hsm_serial(pkc) << ", firmware "
-            << (firmware_version(pkc).empty() ? "(not given)" : firmware_version(pkc)) << ", model "
-            << (hsm_model(pkc).empty() ? "(not given)" : hsm_model(pkc)) << "\n"
+  std::cout << "  evidence:  " << evidence_name(report) << "\n";
+  if (!report.parsed) return;
+  const KeyFacts& key = report.key;
+  std::cout << "  device:    model " << or_not_given(report.device.model) << ", serial "
+            << or_not_given(report.device.serial) << ", firmware " << or_not_given(report.device.firmware) << "\n"
+            << "  facts:     " << facts_line(report.facts) << "\n"
             << "  key:       " << key_type_and_bits(key) << " bits" << (key.curve.empty() ? "" : " (" + key.curve + ")")
-            << ", OUID " << key_ouid(pkc) << "\n"
-            << "  key SHA-256 (SubjectPublicKeyInfo): " << report.attested_key_sha256 << "\n"
+            << "\n"
+            << "  key SHA-256 (SubjectPublicKeyInfo): " << report.key_sha256 << "\n"
             << "  chain:\n";
-  for (const Certificate& c : pkc.chain) {
-    std::cout << "    " << subject_of(c.x509.get()) << "\n      valid " << validity_of(c.x509.get())
+  for (const ChainEntry& c : report.chain) {
+    std::cout << "    " << c.subject << "\n      valid " << c.validity
               << (c.signature_reencoded ? "; ECDSA signature re-encoded as DER (same r, s; TBS unchanged)" : "")
               << "\n";
   }
@@ -129,11 +154,51 @@ std::string json_policy(const PolicyResult& policy) {
   return out + "]}";
 }
 
+// The facts as JSON members (",\"slot\":\"9a\"..."): a boolean not given is null.
+std::string json_facts(const std::vector<Fact>& facts) {
+  std::string out;
+  for (const Fact& fact : facts) {
+    std::string value = !fact.boolean ? json_string(fact.value) : fact.value.empty() ? "null" : fact.value;
+    out += "," + json_string(fact.name) + ":" + value;
+  }
+  return out;
+}
+
+std::string json_chain(const std::vector<ChainEntry>& chain) {
+  std::string out = "[";
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const ChainEntry& c = chain[i];
+    out += (i ? "," : "") + std::string("{\"subject\":") + json_string(c.subject) +
+           ",\"validity\":" + json_string(c.validity) + ",\"signature_reencoded\":" + json_bool(c.signature_reencoded) +
+           "}";
+  }
+  return out + "]";
+}
+
+// What the structure tells: the device, the key, the chain, the vendor
+// section. A Luna verdict repeats its section at the top level, where the
+// first version of the schema had those fields.
+std::string json_parsed(const Report& report) {
+  std::ostringstream out;
+  const KeyFacts& key = report.key;
+  out << ",\"device\":{\"model\":" << json_string(report.device.model)
+      << ",\"serial\":" << json_string(report.device.serial)
+      << ",\"firmware\":" << json_string(report.device.firmware) << "}"
+      << ",\"key\":" << json_string(key_type_and_bits(key)) << ",\"key_type\":" << json_string(key.type)
+      << ",\"key_bits\":" << key.bits << ",\"key_curve\":" << json_string(key.curve)
+      << ",\"key_sha256\":" << json_string(report.key_sha256)
+      << ",\"dates_checked\":" << json_bool(report.dates_checked) << ",\"chain\":" << json_chain(report.chain)
+      << "," << json_string(report.section) << ":{" << json_facts(report.facts).erase(0, 1) << "}";
+  if (report.section == "luna") out << json_facts(report.facts);
+  return out.str();
+}
+
 // One file's verdict; the fields are documented in the README ("JSON
 // verdicts"). A change that removes or changes a field raises kJsonSchema.
 std::string json_report(const std::string& file, const Report& report) {
   std::ostringstream out;
   out << "{\"schema\":" << json_string(kJsonSchema) << ",\"file\":" << json_string(file)
+      << ",\"evidence\":" << json_string(report.evidence) << ",\"vendor\":" << json_string(report.vendor)
       << ",\"valid\":" << json_bool(report.valid) << ",\"verdict\":" << json_string(report.valid ? "VALID" : "INVALID");
   if (!report.valid) out << ",\"reason\":" << json_string(report.reason);
   out << ",\"reasons\":[";
@@ -143,23 +208,7 @@ std::string json_report(const std::string& file, const Report& report) {
   if (report.csr_checked)
     out << ",\"csr_matches\":" << json_bool(report.csr_matches)
         << ",\"csr_key_sha256\":" << json_string(report.csr_key_sha256);
-  if (report.pkc) {
-    const Pkc& pkc = *report.pkc;
-    KeyFacts key = key_facts(attested_key(pkc));
-    out << ",\"profile\":" << json_string(pkc.profile) << ",\"hsm_serial\":" << json_string(hsm_serial(pkc))
-        << ",\"firmware\":" << json_string(firmware_version(pkc)) << ",\"model\":" << json_string(hsm_model(pkc))
-        << ",\"key\":" << json_string(key_type_and_bits(key)) << ",\"key_type\":" << json_string(key.type)
-        << ",\"key_bits\":" << key.bits << ",\"key_curve\":" << json_string(key.curve)
-        << ",\"key_sha256\":" << json_string(report.attested_key_sha256) << ",\"ouid\":" << json_string(key_ouid(pkc))
-        << ",\"dates_checked\":" << json_bool(report.dates_checked) << ",\"chain\":[";
-    for (size_t i = 0; i < pkc.chain.size(); ++i) {
-      const Certificate& c = pkc.chain[i];
-      out << (i ? "," : "") << "{\"subject\":" << json_string(subject_of(c.x509.get()))
-          << ",\"validity\":" << json_string(validity_of(c.x509.get()))
-          << ",\"signature_reencoded\":" << json_bool(c.signature_reencoded) << "}";
-    }
-    out << "]";
-  }
+  if (report.parsed) out << json_parsed(report);
   return out.str() + "}";
 }
 
@@ -174,11 +223,12 @@ int parse_options(int argc, char** argv, Options& options, bool& helped) {
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--json") {
       options.json = true;
-    } else if (arg == "--csr" || arg == "--roots" || arg == "--at" || arg == "--policy") {
+    } else if (arg == "--csr" || arg == "--roots" || arg == "--intermediate" || arg == "--at" || arg == "--policy") {
       const char* v = value();
       if (v == nullptr) return usage(arg + " needs a value", kVerifyUsage);
       if (arg == "--csr") options.csr = v;
       if (arg == "--roots") options.roots = v;
+      if (arg == "--intermediate") options.intermediates.push_back(v);
       if (arg == "--at" && !(options.at = parse_time(v)))
         return usage("--at takes YYYY-MM-DDTHH:MM:SSZ or now", kVerifyUsage);
       if (arg == "--policy") options.policy = v;
@@ -191,7 +241,7 @@ int parse_options(int argc, char** argv, Options& options, bool& helped) {
   const auto& policies = policy_names();
   if (!options.policy.empty() && std::find(policies.begin(), policies.end(), options.policy) == policies.end())
     return usage("unknown policy '" + options.policy + "' (known: code-signing)", kVerifyUsage);
-  if (options.files.empty()) return usage("no PKC file given", kVerifyUsage);
+  if (options.files.empty()) return usage("no attestation file given", kVerifyUsage);
   return kValid;
 }
 
@@ -200,10 +250,47 @@ std::optional<hsmprov::Bytes> read_input(const std::string& file) {
   try {
     if (auto bytes = read_file(file)) return bytes;
     std::cerr << "hsmprov-pkc: cannot read '" << file << "'\n";
-  } catch (const hsmprov::Error& e) {  // a directory, a device, a file too long to be a PKC
+  } catch (const hsmprov::Error& e) {  // a directory, a device, a file too long to be an attestation
     std::cerr << "hsmprov-pkc: " << e.what() << "\n";
   }
   return std::nullopt;
+}
+
+// The file's verdict, or nullopt after saying why it is no attestation to judge.
+std::optional<Report> verify_file(const std::string& file, const Checks& checks) {
+  auto input = read_input(file);
+  if (!input) return std::nullopt;
+  try {
+    return verify_evidence(*input, checks);
+  } catch (const hsmprov::Error& e) {
+    std::cerr << "hsmprov-pkc: " << file << ": " << e.what() << "\n";
+  }
+  return std::nullopt;
+}
+
+// What every file is checked with: the trust anchors, the intermediates, the CSR.
+struct Inputs {
+  X509StorePtr roots;
+  std::vector<X509Ptr> intermediates;
+  X509ReqPtr csr;
+};
+
+// Throws hsmprov::Error for an input that cannot be read.
+Inputs read_inputs(const Options& options) {
+  Inputs inputs;
+  inputs.roots = load_roots(options.roots.empty() ? default_roots() : std::vector<std::string>{options.roots});
+  for (const std::string& file : options.intermediates) {
+    auto bytes = read_file(file);
+    std::vector<X509Ptr> certificates = bytes ? read_certificates(*bytes) : std::vector<X509Ptr>{};
+    if (certificates.empty()) hsmprov::fail(HSMPROV_R_NOT_FOUND, "no certificate in the intermediates '" + file + "'");
+    for (X509Ptr& c : certificates) inputs.intermediates.push_back(std::move(c));
+  }
+  if (!options.csr.empty()) {
+    auto bytes = read_file(options.csr);
+    if (!bytes) hsmprov::fail(HSMPROV_R_NOT_FOUND, "cannot read the CSR '" + options.csr + "'");
+    inputs.csr = load_csr(*bytes);
+  }
+  return inputs;
 }
 
 int verify_command(int argc, char** argv) {
@@ -211,31 +298,26 @@ int verify_command(int argc, char** argv) {
   bool helped = false;
   int status = parse_options(argc, argv, options, helped);
   if (helped || status != kValid) return status;
-  X509StorePtr roots;
-  X509ReqPtr csr;
+  Inputs inputs;
   try {
-    roots = load_roots(options.roots.empty() ? default_roots() : options.roots);
-    if (!options.csr.empty()) {
-      auto bytes = read_file(options.csr);
-      if (!bytes) return usage("cannot read the CSR '" + options.csr + "'");
-      csr = load_csr(*bytes);
-    }
+    inputs = read_inputs(options);
   } catch (const hsmprov::Error& e) {
     return usage(e.what());
   }
+  Checks checks{inputs.roots.get(), {}, options.at, inputs.csr.get(), options.policy};
+  for (const X509Ptr& c : inputs.intermediates) checks.intermediates.push_back(c.get());
   std::string json = "[";
   for (const std::string& file : options.files) {
-    auto input = read_input(file);
-    if (!input) {
+    std::optional<Report> report = verify_file(file, checks);
+    if (!report) {
       status = kUnreadable;
       continue;
     }
-    Report report = check(*input, roots.get(), options.at, csr.get(), options.policy);
-    if (!report.valid && status == kValid) status = kInvalid;
+    if (!report->valid && status == kValid) status = kInvalid;
     if (options.json) {
-      json += (json.size() > 1 ? "," : "") + json_report(file, report);
+      json += (json.size() > 1 ? "," : "") + json_report(file, *report);
     } else {
-      print_human(file, report);
+      print_human(file, *report);
     }
   }
   if (options.json) std::cout << json << "]\n";
@@ -311,7 +393,8 @@ int main(int argc, char** argv) {
   if (command == "verify") return verify_command(argc, argv);
   if (command == "get") return get_command(argc, argv);
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << "hsmprov-pkc: verify Thales Luna key attestations (PKC files) offline; fetch a key's PKC.\n";
+    std::cout << "hsmprov-pkc: verify key attestations offline (Thales Luna PKC files, YubiKey PIV attestations);\n"
+                 "fetch a key's PKC from a Luna.\n";
     return help((std::string(kVerifyUsage) + kGetUsage).c_str());
   }
   if (command == "--version") return help("hsmprov-pkc " HSMPROV_VERSION "\n");

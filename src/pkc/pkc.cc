@@ -14,6 +14,10 @@
 #include "error.h"
 
 namespace hsmprov::pkc {
+
+using attest::spki_der;
+using attest::subject_of;
+
 namespace {
 
 const unsigned char kSignedDataOid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
@@ -239,19 +243,27 @@ uint32_t little_endian(const ASN1_OCTET_STRING* value) {
   return n;
 }
 
-}  // namespace
-
-bool is_pkcs7_label(const std::string& label) { return label == "PKCS7" || label == "PKCS #7 SIGNED DATA"; }
-
-bool looks_like_pkc(const unsigned char* der, size_t size) {
+size_t signed_data_header(const unsigned char* der, size_t size) {
   // SEQUENCE { OID signedData, ... }, read from the headers only: a
   // truncated PKC is still one, and parse() says it is truncated.
-  if (size < 2 || der[0] != 0x30) return false;
+  if (size < 2 || der[0] != 0x30) return 0;
   size_t header = 2 + ((der[1] & 0x80) ? (der[1] & 0x7f) : 0);
   const unsigned char* type = der + header;
   if (size < header + 2 + sizeof kSignedDataOid || type[0] != 0x06 || type[1] != sizeof kSignedDataOid ||
       std::memcmp(type + 2, kSignedDataOid, sizeof kSignedDataOid) != 0)
-    return false;
+    return 0;
+  return header;
+}
+
+}  // namespace
+
+bool is_pkcs7_label(const std::string& label) { return label == "PKCS7" || label == "PKCS #7 SIGNED DATA"; }
+
+bool is_signed_data(const unsigned char* der, size_t size) { return signed_data_header(der, size) != 0; }
+
+bool looks_like_pkc(const unsigned char* der, size_t size) {
+  size_t header = signed_data_header(der, size);
+  if (header == 0) return false;
   // Then an OID TLV starting with the role arc: 06 len 2b 06 01 04 01 e0 5f 01.
   static constexpr unsigned char kRoleArc[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0xe0, 0x5f, 0x01};
   for (size_t at = header; at + 2 + sizeof kRoleArc < size; ++at) {
@@ -269,14 +281,6 @@ const std::vector<int>& rsa_profile() {
 const std::vector<int>& ecc_profile() {
   static const std::vector<int> roles = {13, 15, 14};
   return roles;
-}
-
-std::string subject_of(const X509* x509) {
-  BioPtr out(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(out.get(), X509_get_subject_name(x509), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(out.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
 }
 
 Pkc parse(const Bytes& input) {
@@ -329,15 +333,6 @@ std::string hsm_model(const Pkc& pkc) {
 std::string key_ouid(const Pkc& pkc) { return name_entry(pkc.chain.front().x509.get(), NID_commonName); }
 
 EVP_PKEY* attested_key(const Pkc& pkc) { return X509_get0_pubkey(pkc.chain.front().x509.get()); }
-
-Bytes spki_der(const X509_PUBKEY* key) {
-  unsigned char* der = nullptr;
-  int size = i2d_X509_PUBKEY(key, &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
-  Bytes bytes(der, der + size);
-  OPENSSL_free(der);
-  return bytes;
-}
 
 Bytes attested_key_der(const Pkc& pkc) { return spki_der(X509_get_X509_PUBKEY(pkc.chain.front().x509.get())); }
 

@@ -10,12 +10,13 @@
 
 #include <openssl/x509.h>
 
-#include "handles.h"
+#include "attest/chain.h"
 #include "bytes.h"
+#include "handles.h"
 
 namespace hsmprov::pkc {
 
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using attest::X509Ptr;
 
 // Thales' role EKUs, under 1.3.6.1.4.1.12383.1.
 constexpr int kRoleKeyAttestation = 13;
@@ -40,6 +41,10 @@ struct Pkc {
 // so a decoder can leave every other PKCS#7 to whoever reads it; parse()
 // then applies the rules to what passes.
 bool looks_like_pkc(const unsigned char* der, size_t size);
+// Whether `der` starts as any PKCS#7 SignedData (headers only: a truncated
+// one still does), so that evidence detection hands every PKCS#7 to parse(),
+// which says what is wrong with it.
+bool is_signed_data(const unsigned char* der, size_t size);
 
 // Whether a PEM label is one PKCS#7 is written under.
 bool is_pkcs7_label(const std::string& label);
@@ -53,12 +58,7 @@ std::string hsm_serial(const Pkc& pkc);       // "" when absent
 std::string firmware_version(const Pkc& pkc); // "" when absent
 std::string hsm_model(const Pkc& pkc);        // from the DAC's CN, "" when absent
 std::string key_ouid(const Pkc& pkc);
-std::string subject_of(const X509* x509);     // one-line RFC 2253 form
 EVP_PKEY* attested_key(const Pkc& pkc);       // the leaf's public key (owned by the leaf; never null after parse)
 Bytes attested_key_der(const Pkc& pkc);       // its SubjectPublicKeyInfo (DER)
-// A SubjectPublicKeyInfo as read, not i2d_PUBKEY of an EVP_PKEY: on
-// OpenSSL 3.0 that goes through the encoders and costs as much as a
-// signature check.
-Bytes spki_der(const X509_PUBKEY* key);
 
 }  // namespace hsmprov::pkc

@@ -31,6 +31,7 @@ def test_cmake_install_puts_module_where_openssl_looks(tmp_path):
     installed = tmp_path / modules_dir.lstrip("/") / "hsmprov.so"
     assert installed.is_file()
     assert (tmp_path / "usr/local/share/hsmprov/luna-roots.pem").is_file()  # issue 3: the pinned roots
+    assert (tmp_path / "usr/local/share/hsmprov/yubico-piv-roots.pem").is_file()
     assert (tmp_path / "usr/local/bin/hsmprov-pkc").is_file()
     env = dict(os.environ, OPENSSL_MODULES=str(installed.parent), OPENSSL_CONF="/dev/null", **sanitizer_env())
     assert "status: active" in run(["openssl", "list", "-providers", "-provider", "hsmprov"], env).stdout.decode()

@@ -99,8 +99,10 @@ def test_cli_verifies_both_files_with_their_csrs(env):
 
 def test_cli_human_summary(env):
     out = pkc_cli(env, "verify", DATA / "rsa-pkc.p7b").stdout.decode()
-    assert "HSM:       serial 521174, firmware 7.8.4, model Luna K7" in out
-    assert "key:       RSA 2048 bits, OUID 41000000ae000002d6f30700" in out
+    assert "evidence:  Luna PKC (Thales)" in out
+    assert "device:    model Luna K7, serial 521174, firmware 7.8.4" in out
+    assert "facts:     profile rsa, OUID 41000000ae000002d6f30700, HSM serial 521174" in out
+    assert "key:       RSA 2048 bits\n" in out
     assert "CN=Chrysalis-ITS Root" in out
 
 
@@ -108,12 +110,14 @@ def test_cli_json_and_many_files_in_one_call(env, tmp_path):
     empty = tmp_path / "empty.p7b"
     empty.write_bytes(b"")
     result = pkc_cli(env, "verify", "--json", DATA / "rsa-pkc.p7b", empty, DATA / "ecc-pkc.p7b")
-    assert result.returncode == 1
+    assert result.returncode == 2  # an empty file is no attestation: nothing to give a verdict on
     reports = json.loads(result.stdout)
-    assert [r["valid"] for r in reports] == [True, False, True]
+    assert [(r["file"], r["valid"]) for r in reports] == [(str(DATA / "rsa-pkc.p7b"), True),
+                                                          (str(DATA / "ecc-pkc.p7b"), True)]
     assert reports[0]["hsm_serial"] == "521174" and reports[0]["firmware"] == "7.8.4"
-    assert reports[2]["chain"][0]["signature_reencoded"] is True
-    assert "the file is empty" in reports[1]["reason"]
+    assert reports[1]["chain"][0]["signature_reencoded"] is True
+    assert f"{empty}: not an attestation hsmprov-pkc knows" in result.stderr.decode()
+    assert "the file is empty" in result.stderr.decode()
 
 
 def test_cli_checks_dates_at_a_given_time(env):
@@ -161,8 +165,6 @@ def negative_cases(tmp_path):
                           "PKC rule 'roles' fails: certificate 'CN=Luna K7-521174"),
         "truncated": (vectors.real("rsa-pkc.p7b")[:700],
                       "PKC rule 'pkcs7' fails: the file is truncated: its ContentInfo runs past the end"),
-        "random-bytes": (os.urandom(2048), "PKC rule 'pkcs7' fails"),
-        "empty": (b"", "PKC rule 'pkcs7' fails: the file is empty"),
         "signed-message": (vectors.signed_message(), "PKC rule 'certs-only' fails"),
     }, self_made
 
@@ -179,6 +181,18 @@ def test_negative_cases_fail_with_the_right_reason(env, tmp_path):
         assert store.returncode in (0, 1), name  # no crash through the provider either
         if "PKC rule" in reason:
             assert store.returncode == 1 and reason.split(":")[0] in store.stderr.decode(), name
+
+
+@pytest.mark.parametrize("data, reason", [(b"\x31" + os.urandom(2047), "not an attestation hsmprov-pkc knows"),
+                                          (b"", "not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV "
+                                                "attestation): the file is empty")])
+def test_what_is_no_attestation_is_unreadable(env, tmp_path, data, reason):
+    # Neither a PKCS#7 nor certificates: no verdict, exit status 2 (as for a file that cannot be read).
+    path = tmp_path / "unknown.p7b"
+    path.write_bytes(data)
+    result = pkc_cli(env, "verify", path)
+    assert result.returncode == 2 and result.stdout == b""
+    assert reason in result.stderr.decode()
 
 
 def test_self_made_chain_passes_with_its_own_root(env, tmp_path):

@@ -107,7 +107,8 @@ def test_json_verdict_has_schema_every_reason_and_fingerprints(env):
     status, [report] = verdicts(env, "--roots", THALES_ECC_ROOT, "--policy", "code-signing",
                                 "--csr", DATA / "ecc-test.csr", DATA / "rsa-pkc.p7b")
     assert status == 1
-    assert report["schema"] == "hsmprov-pkc-verdict/1"
+    assert report["schema"] == "hsmprov-attestation-verdict/2"
+    assert (report["evidence"], report["vendor"]) == ("luna-pkc", "Thales")
     assert report["verdict"] == "INVALID" and report["valid"] is False
     reasons = report["reasons"]
     assert len(reasons) == 3, reasons
@@ -125,13 +126,30 @@ def test_json_verdict_has_schema_every_reason_and_fingerprints(env):
 def test_json_verdict_of_a_valid_file_and_of_a_broken_one(env, tmp_path):
     broken = tmp_path / "broken.p7b"
     broken.write_bytes(b"not a pkc")
-    status, reports = verdicts(env, "--csr", DATA / "ecc-test.csr", DATA / "ecc-pkc.p7b", broken)
+    truncated = tmp_path / "truncated.p7b"
+    truncated.write_bytes((DATA / "ecc-pkc.p7b").read_bytes()[:300])
+    status, reports = verdicts(env, "--csr", DATA / "ecc-test.csr", DATA / "ecc-pkc.p7b", truncated)
     assert status == 1
     good, bad = reports
     assert good["reasons"] == [] and good["policy"] is None and good["csr_matches"] is True
     assert good["key_sha256"] == good["csr_key_sha256"] == csr_spki_sha256("ecc-test.csr")
     assert bad["valid"] is False and len(bad["reasons"]) == 1 and "PKC rule 'pkcs7' fails" in bad["reasons"][0]
-    assert "key_sha256" not in bad and bad["schema"] == "hsmprov-pkc-verdict/1"
+    assert "key_sha256" not in bad and bad["schema"] == "hsmprov-attestation-verdict/2"
+    assert bad["evidence"] == "luna-pkc" and "device" not in bad and "luna" not in bad
+    # A file that is no attestation at all gets no verdict: exit status 2, the reason on stderr.
+    status, reports = verdicts(env, "--csr", DATA / "ecc-test.csr", DATA / "ecc-pkc.p7b", broken)
+    assert status == 2 and [r["file"] for r in reports] == [str(DATA / "ecc-pkc.p7b")]
+
+
+def test_json_verdict_v2_keeps_the_v1_luna_fields(env):
+    status, [report] = verdicts(env, DATA / "rsa-pkc.p7b")
+    assert status == 0
+    luna = {"profile": "rsa", "ouid": "41000000ae000002d6f30700", "hsm_serial": "521174", "firmware": "7.8.4",
+            "model": "Luna K7"}
+    assert report["luna"] == luna
+    assert {name: report[name] for name in luna} == luna  # where version 1 had them
+    assert report["device"] == {"model": "Luna K7", "serial": "521174", "firmware": "7.8.4"}
+    assert [set(entry) for entry in report["chain"]] == [{"subject", "validity", "signature_reencoded"}] * 5
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["verify", "--help"], ["get", "--help"]])
@@ -158,7 +176,8 @@ def test_wrong_usage_goes_to_stderr_with_status_2(env, args):
 
 def test_man_page_documents_every_option():
     page = (ROOT / "docs" / "man" / "hsmprov-pkc.1").read_text()
-    for option in ["--policy", "--roots", "--json", "--csr", "--at", "--help", "--version", "code-signing"]:
+    for option in ["--policy", "--roots", "--intermediate", "--json", "--csr", "--at", "--help", "--version",
+                   "code-signing"]:
         assert option.replace("-", r"\-") in page or option in page, option
 
 

@@ -1,5 +1,5 @@
-// The code-signing key rules, on what a PKC attests.
-#include "pkc/policy.h"
+// The code-signing key rules, on what an attestation attests.
+#include "attest/policy.h"
 
 #include <algorithm>
 
@@ -9,7 +9,7 @@
 
 #include "error.h"
 
-namespace hsmprov::pkc {
+namespace hsmprov::attest {
 namespace {
 
 constexpr int kMinCodeSigningRsaBits = 3072;
@@ -29,16 +29,6 @@ RuleResult key_type_and_size(const KeyFacts& key) {
     result.detail = key.type + " key; code signing needs RSA of 3072 bits or more, or ECDSA on P-256, P-384 or P-521";
   }
   return result;
-}
-
-// parse() admits only chains whose leaf carries Thales' key-attestation EKU,
-// which a Luna issues only for a key it generated as never-extractable.
-RuleResult generated_in_hsm(const Pkc& pkc) {
-  bool attested = !pkc.chain.empty() && pkc.chain.front().role == kRoleKeyAttestation;
-  return {"generated-in-hsm", attested,
-          attested ? "generated in the HSM and never extractable: the leaf carries Thales' key-attestation EKU "
-                     "1.3.6.1.4.1.12383.1.13"
-                   : "the leaf does not carry Thales' key-attestation EKU 1.3.6.1.4.1.12383.1.13"};
 }
 
 }  // namespace
@@ -69,11 +59,12 @@ KeyFacts key_facts(EVP_PKEY* key) {
   return facts;
 }
 
-PolicyResult apply_policy(const std::string& name, const Pkc& pkc) {
+PolicyResult apply_policy(const std::string& name, EVP_PKEY* key, std::vector<RuleResult> vendor_rules) {
   if (name != "code-signing") fail(HSMPROV_R_INVALID_ARGUMENT, "unknown policy '" + name + "'");
-  PolicyResult result{name, true, {key_type_and_size(key_facts(attested_key(pkc))), generated_in_hsm(pkc)}};
+  PolicyResult result{name, true, {key_type_and_size(key_facts(key))}};
+  for (RuleResult& rule : vendor_rules) result.rules.push_back(std::move(rule));
   for (const RuleResult& rule : result.rules) result.passed = result.passed && rule.passed;
   return result;
 }
 
-}  // namespace hsmprov::pkc
+}  // namespace hsmprov::attest
