@@ -6,7 +6,7 @@
 # New inputs found go to build-fuzz/corpus/TARGET (kept between runs), and
 # any crash, leak or UB report to build-fuzz/artifacts/ and a non-zero exit.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET (60)] [TARGET...]
-#   targets: pkc uri key_reference wrap config (default: all)
+#   targets: pkc marvell uri key_reference wrap config (default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/install-deps.sh"
@@ -15,7 +15,7 @@ hsmprov_install_deps tests clang libclang-rt-14-dev
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pkc uri key_reference wrap config)
+[ ${#targets[@]} -gt 0 ] || targets=(pkc marvell uri key_reference wrap config)
 build=${HSMPROV_BUILD_ROOT:-$root}/build-fuzz
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \

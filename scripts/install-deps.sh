@@ -4,7 +4,7 @@
 #   hsmprov_install_deps                 to build and run the demo
 #   hsmprov_install_deps tests [PKG...]  also the servers, clients and tools the tests drive, and PKG
 # (CMake's configure step looks for CMocka and Python for the tests' targets.)
-hsmprov_packages=(cmake g++ pkg-config make libssl-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
+hsmprov_packages=(cmake g++ pkg-config make libssl-dev zlib1g-dev openssl libp11-kit-dev p11-kit p11-kit-modules softhsm2
                   libnss3 libnss3-tools opensc libcmocka-dev python3)
 hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptography procps util-linux
                        gdb  # gcore: tests/integration/test_pin_memory.py

@@ -25,7 +25,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
 fail() { echo "package test: $*" >&2; exit 1; }
 modules=$(openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
 for file in "$modules/hsmprov.so" /usr/bin/hsmprov-pkc /usr/share/hsmprov/luna-roots.pem \
-            /usr/share/hsmprov/yubico-piv-roots.pem \
+            /usr/share/hsmprov/yubico-piv-roots.pem /usr/share/hsmprov/marvell-roots.pem \
             /usr/share/doc/hsmprov/examples/openssl.cnf.example /usr/share/man/man7/hsmprov.7.gz \
             /usr/share/man/man1/hsmprov-pkc.1.gz /usr/share/doc/hsmprov/README.md.gz; do
   [ -f "$file" ] || fail "$file is not installed"

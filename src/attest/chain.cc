@@ -45,8 +45,10 @@ EVP_PKEY* throwaway_key() {
 // publishes its Chrysalis-ITS root as a v3 certificate without
 // basicConstraints, which OpenSSL refuses as a CA; so OpenSSL is given a
 // stand-in with the anchor's subject, public key and key identifier, CA:TRUE,
-// keyCertSign and no end of validity. The checks on extensions and dates
-// still apply to every certificate below the anchor.
+// keyCertSign and the anchor's own validity period (OpenSSL checks an
+// anchor's dates too, and a root past its end must not vouch for a chain:
+// Marvell's manufacturer root ended on 2025-11-16). The checks on
+// extensions still apply to every certificate below the anchor.
 X509Ptr trust_anchor(X509* published) {
   X509Ptr anchor(X509_new());
   BasicConstraintsPtr ca(BASIC_CONSTRAINTS_new());
@@ -59,8 +61,8 @@ X509Ptr trust_anchor(X509* published) {
               X509_set_subject_name(anchor.get(), X509_get_subject_name(published)) &&
               X509_set_issuer_name(anchor.get(), X509_get_subject_name(published)) &&
               X509_set_pubkey(anchor.get(), X509_get0_pubkey(published)) &&
-              ASN1_TIME_set_string_X509(X509_getm_notBefore(anchor.get()), "19700101000000Z") &&
-              ASN1_TIME_set_string_X509(X509_getm_notAfter(anchor.get()), "99991231235959Z") &&  // RFC 5280 4.1.2.5
+              X509_set1_notBefore(anchor.get(), X509_get0_notBefore(published)) &&
+              X509_set1_notAfter(anchor.get(), X509_get0_notAfter(published)) &&
               X509_add1_ext_i2d(anchor.get(), NID_basic_constraints, ca.get(), 1, X509V3_ADD_DEFAULT) &&
               X509_add1_ext_i2d(anchor.get(), NID_key_usage, usage, 1, X509V3_ADD_DEFAULT);
   ASN1_BIT_STRING_free(usage);
@@ -85,6 +87,40 @@ void add_roots(X509_STORE* store, const std::string& path) {
   if (count == 0) fail(HSMPROV_R_NOT_FOUND, "no certificate in the trust anchors '" + path + "'");
 }
 
+// The subjects of a verified chain, leaf first, the trust anchor last.
+std::vector<std::string> path_of(X509_STORE_CTX* ctx) {
+  std::vector<std::string> path;
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  for (int i = 0; i < sk_X509_num(chain); ++i) path.push_back(subject_of(sk_X509_value(chain, i)));
+  return path;
+}
+
+// Why a chain failed, naming the certificate; for a date, the certificate's
+// validity, and whether it is the trust anchor.
+std::string failure_of(X509_STORE_CTX* ctx) {
+  int error = X509_STORE_CTX_get_error(ctx);
+  X509* at_cert = X509_STORE_CTX_get_current_cert(ctx);
+  if (at_cert == nullptr) return std::string("chain to the trust anchors fails: ") + X509_verify_cert_error_string(error);
+  std::string reason = "chain to the trust anchors fails at '" + subject_of(at_cert) + "': " +
+                       X509_verify_cert_error_string(error);
+  if (error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID) {
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+    bool anchor = sk_X509_num(chain) > 0 && sk_X509_value(chain, sk_X509_num(chain) - 1) == at_cert;
+    reason += std::string(anchor ? " (the trust anchor, valid " : " (valid ") + validity_of(at_cert) + ")";
+  }
+  return reason;
+}
+
+// Marvell issues its HSMs' card certificates as X.509 v1 (no extensions,
+// so no basicConstraints), and each card certificate issues its partition's.
+// OpenSSL takes a v1 certificate for a CA only as a self-signed root; for a
+// Marvell chain a v1 issuer is accepted, and every other check still holds.
+int accept_v1_issuer(int ok, X509_STORE_CTX* ctx) {
+  if (ok || X509_STORE_CTX_get_error(ctx) != X509_V_ERR_INVALID_CA) return ok;
+  X509* issuer = X509_STORE_CTX_get_current_cert(ctx);
+  return issuer != nullptr && X509_get_version(issuer) == X509_VERSION_1 ? 1 : 0;
+}
+
 }  // namespace
 
 X509StorePtr load_roots(const std::vector<std::string>& paths) {
@@ -107,7 +143,8 @@ X509ReqPtr load_csr(const Bytes& input) {
   return csr;
 }
 
-Verdict verify_chain(X509* leaf, const std::vector<X509*>& untrusted, X509_STORE* roots, std::optional<time_t> at) {
+Verdict verify_chain(X509* leaf, const std::vector<X509*>& untrusted, X509_STORE* roots, std::optional<time_t> at,
+                     bool v1_issuers) {
   X509StackPtr stack(sk_X509_new_null());
   for (X509* certificate : untrusted)
     if (!stack || !sk_X509_push(stack.get(), certificate)) fail(HSMPROV_R_INTERNAL, "out of memory");
@@ -120,6 +157,7 @@ Verdict verify_chain(X509* leaf, const std::vector<X509*>& untrusted, X509_STORE
   // then look for its issuer. A certificate from the evidence is never in
   // the store, so it is never an anchor.
   X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN);
+  if (v1_issuers) X509_STORE_CTX_set_verify_cb(ctx.get(), accept_v1_issuer);
   if (at) {
     X509_STORE_CTX_set_time(ctx.get(), 0, *at);
   } else {
@@ -128,11 +166,8 @@ Verdict verify_chain(X509* leaf, const std::vector<X509*>& untrusted, X509_STORE
   ERR_set_mark();
   int ok = X509_verify_cert(ctx.get());
   ERR_pop_to_mark();
-  if (ok == 1) return {true, ""};
-  int error = X509_STORE_CTX_get_error(ctx.get());
-  X509* at_cert = X509_STORE_CTX_get_current_cert(ctx.get());
-  std::string where = at_cert ? " at '" + subject_of(at_cert) + "'" : "";
-  return {false, std::string("chain to the trust anchors fails") + where + ": " + X509_verify_cert_error_string(error)};
+  if (ok == 1) return {true, "", path_of(ctx.get())};
+  return {false, failure_of(ctx.get()), {}};
 }
 
 Verdict match_csr(EVP_PKEY* attested, X509_REQ* csr) {
@@ -140,9 +175,9 @@ Verdict match_csr(EVP_PKEY* attested, X509_REQ* csr) {
   ERR_set_mark();
   bool self_signed = csr_key != nullptr && X509_REQ_verify(csr, csr_key) == 1;
   ERR_pop_to_mark();
-  if (!self_signed) return {false, "the CSR's own signature does not verify"};
-  if (EVP_PKEY_eq(csr_key, attested) != 1) return {false, "the CSR's public key is not the attested key"};
-  return {true, ""};
+  if (!self_signed) return {false, "the CSR's own signature does not verify", {}};
+  if (EVP_PKEY_eq(csr_key, attested) != 1) return {false, "the CSR's public key is not the attested key", {}};
+  return {true, "", {}};
 }
 
 std::string validity_of(const X509* x509) {
@@ -166,8 +201,18 @@ Bytes spki_der(const X509_PUBKEY* key) {
   return bytes;
 }
 
-std::string spki_sha256(const X509_PUBKEY* key) {
-  Bytes der = spki_der(key);
+std::string key_sha256(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int size = i2d_PUBKEY(key, &der);
+  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
+  Bytes bytes(der, der + size);
+  OPENSSL_free(der);
+  return sha256_hex(bytes);
+}
+
+std::string spki_sha256(const X509_PUBKEY* key) { return sha256_hex(spki_der(key)); }
+
+std::string sha256_hex(const Bytes& der) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   if (EVP_Digest(der.data(), der.size(), digest, nullptr, EVP_sha256(), nullptr) != 1)
     fail(HSMPROV_R_INTERNAL, "cannot hash a public key");

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include "attest/marvell.h"
+#include "attest/marvell_check.h"
 #include "attest/yubikey.h"
 #include "der.h"
 #include "error.h"
@@ -16,7 +18,7 @@ namespace {
 
 [[noreturn]] void unknown(const std::string& detail) {
   fail(HSMPROV_R_INVALID_ARGUMENT,
-       "not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV attestation): " + detail);
+       "not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV attestation, a Marvell attestation): " + detail);
 }
 
 [[noreturn]] void damaged(const std::string& detail) {
@@ -104,6 +106,7 @@ std::vector<X509Ptr> read_certificates(const Bytes& input) {
 
 Report verify_evidence(const Bytes& input, const Checks& checks) {
   if (input.empty()) unknown("the file is empty");
+  if (marvell::looks_like_marvell(input)) return marvell::check(input, checks);  // gzip, or Marvell's header
   if (is_pkcs7(input)) return pkc::check(input, checks);
   std::vector<X509Ptr> certificates = read_certificates(input);
   if (certificates.empty()) unknown("neither a PKCS#7 nor X.509 certificates");

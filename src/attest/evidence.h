@@ -1,6 +1,7 @@
 // Evidence files told apart by their bytes, not their names: a PKCS#7 is a
 // Luna PKC; a file of X.509 certificates one of which carries Yubico's
-// attestation extension is a YubiKey PIV attestation. Each goes to its
+// attestation extension is a YubiKey PIV attestation; gzip data, or a blob
+// that opens with Marvell's response header, is a Marvell attestation. Each goes to its
 // vendor's check, and all come back as one report shape.
 #pragma once
 

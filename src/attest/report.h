@@ -63,12 +63,21 @@ struct Report {
   std::vector<Fact> facts;            // the vendor section
 };
 
-// The checks every vendor's attestation gets, on its attestation
+// The checks on the attested key itself: its facts, the CSR, and the policy
+// with the vendor's rules on how the key was made. Failures go to the reasons.
+void check_key(Report& report, EVP_PKEY* key, const std::string& key_sha256, const Checks& checks,
+               std::vector<RuleResult> vendor_rules);
+
+// The checks every certificate-borne attestation gets, on its attestation
 // certificate `leaf`: the key's facts, the chain to the roots (through
 // `untrusted` and the given intermediates), the CSR, and the policy with the
 // vendor's rules on how the key was made. Failures go to the reasons.
 void check_attested_key(Report& report, X509* leaf, std::vector<X509*> untrusted, const Checks& checks,
                         std::vector<RuleResult> vendor_rules);
+
+// The certificates from `leaf` up, each issuer found by name among
+// `candidates`, for the report: the chain as given, whether or not it verifies.
+std::vector<ChainEntry> chain_of(X509* leaf, std::vector<X509*> candidates);
 
 // valid and reason from the reasons gathered.
 void conclude(Report& report);

@@ -161,24 +161,6 @@ std::vector<Fact> yubikey_facts(const Facts& facts) {
           {"cspn", "CSPN edition", facts.cspn, true}};
 }
 
-// Leaf first, then each issuer found among the candidates, by name.
-std::vector<ChainEntry> chain_of(X509* attestation, std::vector<X509*> candidates) {
-  std::vector<ChainEntry> chain;
-  for (X509* at = attestation; at != nullptr;) {
-    chain.push_back({subject_of(at), validity_of(at), false});
-    X509* issuer = nullptr;
-    if (X509_NAME_cmp(X509_get_issuer_name(at), X509_get_subject_name(at)) != 0) {
-      for (auto it = candidates.begin(); it != candidates.end() && issuer == nullptr; ++it) {
-        if (X509_NAME_cmp(X509_get_subject_name(*it), X509_get_issuer_name(at)) == 0) {
-          issuer = *it;
-          candidates.erase(it);  // each certificate once: no loop
-        }
-      }
-    }
-    at = issuer;
-  }
-  return chain;
-}
 
 }  // namespace
 

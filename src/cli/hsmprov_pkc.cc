@@ -34,14 +34,15 @@ constexpr int kValid = 0, kInvalid = 1, kUnreadable = 2;
 constexpr const char* kJsonSchema = "hsmprov-attestation-verdict/2";
 
 constexpr const char* kVerifyUsage =
-    "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--intermediate FILE]...\n"
+    "usage: hsmprov-pkc verify [--csr REQ.csr] [--roots FILE] [--intermediate FILE]... [--chain FILE]...\n"
     "                          [--at YYYY-MM-DDTHH:MM:SSZ|now] [--policy code-signing] [--json] ATTESTATION...\n"
-    "  Checks each attestation, told apart by its content: a Luna PKC (DER or PEM PKCS#7), or a YubiKey PIV\n"
-    "  attestation (PEM or DER certificates: the attestation, and the device's f9 certificate if given with it).\n"
-    "  It checks the structure, the chain to the trust anchors (default: the installed Luna and Yubico roots;\n"
-    "  each certificate of --roots is trusted as its name and public key) through the intermediates in the file\n"
-    "  and the PEM certificates of --intermediate, the dates at --at, that the CSR's key is the attested key, and\n"
-    "  the policy's key rules.\n"
+    "  Checks each attestation, told apart by its content: a Luna PKC (DER or PEM PKCS#7), a YubiKey PIV\n"
+    "  attestation (PEM or DER certificates: the attestation, and the device's f9 certificate if given with it),\n"
+    "  or a Marvell attestation (Google Cloud HSM; gzip or raw, with its certificate chains given by --chain).\n"
+    "  It checks the structure, the signatures, the chain to the trust anchors (default: the installed Luna,\n"
+    "  Yubico and Marvell roots; each certificate of --roots is trusted as its name and public key) through the\n"
+    "  intermediates in the file and the PEM certificates of --intermediate and --chain (the same option), the\n"
+    "  dates at --at, that the CSR's key is the attested key, and the policy's key rules.\n"
     "  Exit status: 0 all valid, 1 one is invalid, 2 an input cannot be read or is no attestation hsmprov-pkc\n"
     "  knows, or the usage is wrong.\n";
 constexpr const char* kGetUsage =
@@ -81,11 +82,11 @@ std::optional<time_t> parse_time(const std::string& text) {
   return timegm(&tm);
 }
 
-// The installed roots, Luna's and Yubico's; a build run from its tree (not
+// The installed roots, Luna's, Yubico's and Marvell's; a build run from its tree (not
 // a package) falls back to the checkout's.
 std::vector<std::string> default_roots() {
   std::vector<std::string> paths;
-  for (const char* name : {"luna-roots.pem", "yubico-piv-roots.pem"}) {
+  for (const char* name : {"luna-roots.pem", "yubico-piv-roots.pem", "marvell-roots.pem"}) {
     std::string path = std::string(HSMPROV_ROOTS_INSTALLED) + "/" + name;
 #ifdef HSMPROV_ROOTS_SOURCE
     if (!std::ifstream(path)) path = std::string(HSMPROV_ROOTS_SOURCE) + "/" + name;
@@ -101,7 +102,9 @@ std::string key_type_and_bits(const KeyFacts& key) { return key.type + " " + std
 std::string or_not_given(const std::string& value) { return value.empty() ? "(not given)" : value; }
 
 std::string evidence_name(const Report& report) {
-  return report.evidence == "luna-pkc" ? "Luna PKC (Thales)" : "YubiKey PIV attestation (Yubico)";
+  if (report.evidence == "luna-pkc") return "Luna PKC (Thales)";
+  if (report.evidence == "yubikey-piv") return "YubiKey PIV attestation (Yubico)";
+  return "Marvell LiquidSecurity attestation (Marvell)";
 }
 
 // "slot 9a, serial 28532470, ...": the vendor's facts on one line.
@@ -223,12 +226,13 @@ int parse_options(int argc, char** argv, Options& options, bool& helped) {
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--json") {
       options.json = true;
-    } else if (arg == "--csr" || arg == "--roots" || arg == "--intermediate" || arg == "--at" || arg == "--policy") {
+    } else if (arg == "--csr" || arg == "--roots" || arg == "--intermediate" || arg == "--chain" || arg == "--at" ||
+               arg == "--policy") {
       const char* v = value();
       if (v == nullptr) return usage(arg + " needs a value", kVerifyUsage);
       if (arg == "--csr") options.csr = v;
       if (arg == "--roots") options.roots = v;
-      if (arg == "--intermediate") options.intermediates.push_back(v);
+      if (arg == "--intermediate" || arg == "--chain") options.intermediates.push_back(v);
       if (arg == "--at" && !(options.at = parse_time(v)))
         return usage("--at takes YYYY-MM-DDTHH:MM:SSZ or now", kVerifyUsage);
       if (arg == "--policy") options.policy = v;

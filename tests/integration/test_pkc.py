@@ -185,7 +185,7 @@ def test_negative_cases_fail_with_the_right_reason(env, tmp_path):
 
 @pytest.mark.parametrize("data, reason", [(b"\x31" + os.urandom(2047), "not an attestation hsmprov-pkc knows"),
                                           (b"", "not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV "
-                                                "attestation): the file is empty")])
+                                                "attestation, a Marvell attestation): the file is empty")])
 def test_what_is_no_attestation_is_unreadable(env, tmp_path, data, reason):
     # Neither a PKCS#7 nor certificates: no verdict, exit status 2 (as for a file that cannot be read).
     path = tmp_path / "unknown.p7b"

@@ -176,7 +176,7 @@ def test_wrong_usage_goes_to_stderr_with_status_2(env, args):
 
 def test_man_page_documents_every_option():
     page = (ROOT / "docs" / "man" / "hsmprov-pkc.1").read_text()
-    for option in ["--policy", "--roots", "--intermediate", "--json", "--csr", "--at", "--help", "--version",
+    for option in ["--policy", "--roots", "--intermediate", "--chain", "--json", "--csr", "--at", "--help", "--version",
                    "code-signing"]:
         assert option.replace("-", r"\-") in page or option in page, option
 

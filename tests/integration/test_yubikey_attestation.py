@@ -198,7 +198,7 @@ def test_truncated_file_is_unreadable(env, tmp_path, cut):
 def test_a_certificate_without_yubico_extensions_is_no_attestation(env):
     result = pkc_cli(env, "verify", DATA / "ipxe-sb-cs-g1a.crt")
     assert result.returncode == 2 and result.stdout == b""
-    assert b"not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV attestation)" in result.stderr
+    assert b"not an attestation hsmprov-pkc knows (a Luna PKC, a YubiKey PIV attestation, a Marvell attestation)" in result.stderr
 
 
 def test_two_attestations_in_one_file_are_refused(env, tmp_path):
