@@ -17,7 +17,9 @@
 namespace {
 
 struct Fixtures {
-  hsmprov::attest::X509StorePtr roots = hsmprov::attest::load_roots({HSMPROV_FUZZ_LUNA_ROOTS, HSMPROV_FUZZ_YUBICO_ROOTS});
+  hsmprov::attest::X509StorePtr luna = hsmprov::attest::load_roots({HSMPROV_FUZZ_LUNA_ROOTS});
+  hsmprov::attest::X509StorePtr yubico = hsmprov::attest::load_roots({HSMPROV_FUZZ_YUBICO_ROOTS});
+  hsmprov::attest::X509StorePtr marvell = hsmprov::attest::load_roots({HSMPROV_FUZZ_MARVELL_ROOTS});
   hsmprov::attest::X509ReqPtr csr = hsmprov::attest::load_csr(*hsmprov::read_file(HSMPROV_FUZZ_CSR));
 };
 
@@ -26,10 +28,11 @@ struct Fixtures {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Fixtures fixtures;
   hsmprov::Bytes input(data, data + size);
-  hsmprov::attest::Checks checks{fixtures.roots.get(), {}, std::nullopt, fixtures.csr.get(), "code-signing"};
+  hsmprov::attest::Anchors anchors{fixtures.luna.get(), fixtures.yubico.get(), fixtures.marvell.get()};
+  hsmprov::attest::Checks checks{nullptr, {}, std::nullopt, fixtures.csr.get(), "code-signing"};
   try {
     // Either a verdict whose reasons say every failure, or Error: no evidence it knows.
-    hsmprov::attest::Report report = hsmprov::attest::verify_evidence(input, checks);
+    hsmprov::attest::Report report = hsmprov::attest::verify_evidence(input, anchors, checks);
     if (report.valid != report.reasons.empty()) __builtin_trap();  // a verdict and its reasons must agree
     if (report.parsed && report.key_sha256.size() != 64) __builtin_trap();
   } catch (const hsmprov::Error&) {

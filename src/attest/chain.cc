@@ -113,12 +113,16 @@ std::string failure_of(X509_STORE_CTX* ctx) {
 
 // Marvell issues its HSMs' card certificates as X.509 v1 (no extensions,
 // so no basicConstraints), and each card certificate issues its partition's.
-// OpenSSL takes a v1 certificate for a CA only as a self-signed root; for a
-// Marvell chain a v1 issuer is accepted, and every other check still holds.
+// OpenSSL takes a v1 certificate for a CA only as a self-signed root; in a
+// Marvell chain a v1 certificate without any extension is accepted as the
+// leaf's issuer (depth 1) and nowhere else, and every other check holds.
 int accept_v1_issuer(int ok, X509_STORE_CTX* ctx) {
   if (ok || X509_STORE_CTX_get_error(ctx) != X509_V_ERR_INVALID_CA) return ok;
   X509* issuer = X509_STORE_CTX_get_current_cert(ctx);
-  return issuer != nullptr && X509_get_version(issuer) == X509_VERSION_1 ? 1 : 0;
+  return issuer != nullptr && X509_STORE_CTX_get_error_depth(ctx) == 1 && X509_get_version(issuer) == X509_VERSION_1 &&
+                 X509_get_ext_count(issuer) == 0
+             ? 1
+             : 0;
 }
 
 }  // namespace

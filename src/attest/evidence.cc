@@ -104,14 +104,21 @@ std::vector<X509Ptr> read_certificates(const Bytes& input) {
   return input[0] == 0x30 ? der_certificate(input) : std::vector<X509Ptr>{};
 }
 
-Report verify_evidence(const Bytes& input, const Checks& checks) {
+Report verify_evidence(const Bytes& input, const Anchors& anchors, Checks checks) {
   if (input.empty()) unknown("the file is empty");
-  if (marvell::looks_like_marvell(input)) return marvell::check(input, checks);  // gzip, or Marvell's header
-  if (is_pkcs7(input)) return pkc::check(input, checks);
+  if (marvell::looks_like_marvell(input)) {  // gzip of a Marvell blob, or Marvell's header
+    checks.roots = anchors.marvell;
+    return marvell::check(input, checks);
+  }
+  if (is_pkcs7(input)) {
+    checks.roots = anchors.luna;
+    return pkc::check(input, checks);
+  }
   std::vector<X509Ptr> certificates = read_certificates(input);
   if (certificates.empty()) unknown("neither a PKCS#7 nor X.509 certificates");
   std::vector<X509*> others;  // the device's f9 certificate: an intermediate, never an anchor
   X509* attestation = attestation_among(certificates, others);
+  checks.roots = anchors.yubikey;
   return yubikey::check(attestation, others, checks);
 }
 

@@ -13,11 +13,21 @@
 
 namespace hsmprov::attest {
 
-// The verdict on one evidence file. Throws Error(HSMPROV_R_INVALID_ARGUMENT)
+// The trust anchors of each vendor's evidence. Each vendor's own by default,
+// so that no vendor's chain can end at another vendor's root (a Marvell
+// chain at a Luna root, say); `--roots` gives one store for all.
+struct Anchors {
+  X509_STORE* luna = nullptr;
+  X509_STORE* yubikey = nullptr;
+  X509_STORE* marvell = nullptr;
+};
+
+// The verdict on one evidence file, checked against its vendor's anchors
+// (they replace `checks.roots`). Throws Error(HSMPROV_R_INVALID_ARGUMENT)
 // when the file is no attestation hsmprov-pkc knows, or is damaged before
 // its kind can be told (a certificate cut short): nothing was verified, so
 // there is no verdict to give.
-Report verify_evidence(const Bytes& input, const Checks& checks);
+Report verify_evidence(const Bytes& input, const Anchors& anchors, Checks checks);
 
 // The certificates of a PEM file (its CERTIFICATE blocks; other blocks are
 // passed over) or of a file holding one DER certificate; empty when the

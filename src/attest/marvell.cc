@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/objects.h>
 
 #include "error.h"
@@ -39,20 +40,28 @@ uint16_t u16_at(const Bytes& data, size_t offset, const char* field) {
 
 bool is_gzip(const Bytes& input) { return input.size() >= 2 && input[0] == 0x1f && input[1] == 0x8b; }
 
+// Inflated in steps that double the buffer: a real attestation is 2 KB,
+// and a buffer of the 1 MiB bound for each would cost more than the rest.
 Bytes gunzip(const Bytes& input) {
   z_stream stream{};
   if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(HSMPROV_R_INTERNAL, "cannot start gzip decompression");
-  Bytes out(kMaxBlobSize + 1);
   stream.next_in = const_cast<unsigned char*>(input.data());
   stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = out.data();
-  stream.avail_out = static_cast<uInt>(out.size());
-  int rv = inflate(&stream, Z_FINISH);
-  size_t produced = stream.total_out;
+  Bytes out;
+  int rv = Z_OK;
+  while (rv == Z_OK && out.size() <= kMaxBlobSize) {
+    size_t produced = out.size();
+    out.resize(produced == 0 ? 4096 : 2 * produced);
+    stream.next_out = out.data() + produced;
+    stream.avail_out = static_cast<uInt>(out.size() - produced);
+    rv = inflate(&stream, Z_NO_FLUSH);
+    out.resize(stream.total_out);
+    if (rv == Z_BUF_ERROR && stream.avail_out > 0) break;  // no progress: the input ended early
+    if (rv == Z_BUF_ERROR) rv = Z_OK;                        // the buffer was full: a larger one
+  }
   inflateEnd(&stream);
-  if (rv == Z_BUF_ERROR && produced > kMaxBlobSize) invalid("decompresses to more than 1 MiB");
+  if (out.size() > kMaxBlobSize) invalid("decompresses to more than 1 MiB");
   if (rv != Z_STREAM_END) invalid("the gzip data is truncated or damaged");
-  out.resize(produced);
   return out;
 }
 
@@ -74,6 +83,7 @@ KeyObject read_object(const Bytes& blob, size_t start, size_t end, size_t offset
   size_t at = start + offset;
   if (offset < kInfoHeaderSize || at > end || end - at < kObjectHeaderSize) invalid(field + " lies outside the buffer");
   KeyObject object;
+  object.name = which;
   object.handle = u32_at(blob, at, field.c_str());
   uint32_t count = u32_at(blob, at + 4, field.c_str());
   at += kObjectHeaderSize;
@@ -90,34 +100,48 @@ KeyObject read_object(const Bytes& blob, size_t start, size_t end, size_t offset
   return object;
 }
 
-void require_class(const KeyObject& object, CK_OBJECT_CLASS expected, const char* which) {
+void require_class(const KeyObject& object, CK_OBJECT_CLASS expected) {
   auto value = object.number(CKA_CLASS);
-  if (!value || *value != expected) invalid(std::string("the ") + which + " object is not a " + which + " key");
+  if (!value || *value != expected) invalid("the " + object.name + " object is not a " + object.name + " key");
 }
 
-// A named curve's parameters as CKA_EC_PARAMS holds them: the OID's DER.
-Bytes curve_params(int nid) {
-  unsigned char* der = nullptr;
-  int size = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a curve's name");
-  Bytes out(der, der + size);
-  OPENSSL_free(der);
-  return out;
-}
-
-// The curves a Marvell HSM generates keys on, by the size of their point.
-EvpPkeyPtr ec_key_from_point(const Bytes& point) {
-  static const int curves[] = {NID_X9_62_prime256v1, NID_secp256k1, NID_secp384r1, NID_secp521r1};
-  for (int nid : curves) {
-    ERR_set_mark();
-    try {
-      EvpPkeyPtr key = ec_public_key(nullptr, curve_params(nid), point);
-      ERR_pop_to_mark();
-      return key;
-    } catch (const Error&) {
-      ERR_pop_to_mark();  // not on this curve: the next
-    }
+// The key compared with a CSR comes from the public object and the flags a
+// policy reads from the private one: they must be the two halves of one
+// key, or a genuine never-extractable private key could vouch for another
+// public key.
+void require_same_key(const KeyObject& public_key, const KeyObject& private_key) {
+  for (uint32_t type : {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_ID}) {
+    const Bytes* in_public = public_key.find(type);
+    const Bytes* in_private = private_key.find(type);
+    bool required = type == CKA_KEY_TYPE || type == CKA_MODULUS;  // the exponent is RSA's; an id may be absent
+    if ((required && (in_public == nullptr || in_private == nullptr)) ||
+        (in_public != nullptr && in_private != nullptr && *in_public != *in_private))
+      invalid("the public and private objects do not describe the same key (attribute " + std::to_string(type) + ")");
   }
+}
+
+// An EC public key from its curve and point, without OpenSSL 3.0's decoders
+// (a third of a verification's time through d2i_PUBKEY). fromdata refuses a
+// point that is not on the curve.
+EvpPkeyPtr ec_key(const char* curve, const Bytes& point) {
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()))
+    fail(HSMPROV_R_INTERNAL, "out of memory");
+  ParamsPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  ERR_set_mark();
+  bool made = params && ctx && EVP_PKEY_fromdata_init(ctx.get()) > 0 &&
+              EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) > 0;
+  ERR_pop_to_mark();
+  return EvpPkeyPtr(made ? key : nullptr);
+}
+
+// The curves a Marvell HSM generates keys on; the point says which.
+EvpPkeyPtr ec_key_from_point(const Bytes& point) {
+  for (const char* curve : {"P-256", "secp256k1", "P-384", "P-521"})
+    if (EvpPkeyPtr key = ec_key(curve, point)) return key;
   invalid("the EC point lies on none of P-256, secp256k1, P-384, P-521");
 }
 
@@ -131,14 +155,15 @@ const Bytes* KeyObject::find(uint32_t type) const {
 std::optional<bool> KeyObject::flag(uint32_t type) const {
   const Bytes* value = find(type);
   if (value == nullptr) return std::nullopt;
-  if (value->size() != 1) invalid("attribute " + std::to_string(type) + " is not a boolean");
+  if (value->size() != 1) invalid("attribute " + std::to_string(type) + " of the " + name + " object is not a boolean");
   return (*value)[0] != 0;
 }
 
 std::optional<uint64_t> KeyObject::number(uint32_t type) const {
   const Bytes* value = find(type);
   if (value == nullptr) return std::nullopt;
-  if (value->empty() || value->size() > 8) invalid("attribute " + std::to_string(type) + " is not a number");
+  if (value->empty() || value->size() > 8)
+    invalid("attribute " + std::to_string(type) + " of the " + name + " object is not a number");
   uint64_t number = 0;
   for (unsigned char byte : *value) number = number << 8 | byte;
   return number;
@@ -146,8 +171,16 @@ std::optional<uint64_t> KeyObject::number(uint32_t type) const {
 
 // A response code of 0 and a total size a real attestation may have: a
 // truncated blob still counts, so that its verdict can say it is truncated.
+// Gzip data counts when it holds such a blob, or cannot be decompressed
+// (a damaged attestation: the verdict says so).
 bool looks_like_marvell(const Bytes& input) {
-  if (is_gzip(input)) return true;
+  if (is_gzip(input)) {
+    try {
+      return looks_like_marvell(gunzip(input));
+    } catch (const Error&) {
+      return true;
+    }
+  }
   if (input.size() < kResponseHeaderSize) return false;
   uint32_t total = u32_at(input, 8, "the response header");
   return u32_at(input, 0, "the response header") == 0 && total >= kResponseHeaderSize + kSignatureSize &&
@@ -165,8 +198,9 @@ Attestation parse(const Bytes& input) {
   if (end - start < kInfoHeaderSize) invalid("truncated in the info header");
   attestation.public_key = read_object(blob, start, end, u16_at(blob, start + 4, "the info header"), "public");
   attestation.private_key = read_object(blob, start, end, u16_at(blob, start + 6, "the info header"), "private");
-  require_class(attestation.public_key, CKO_PUBLIC_KEY, "public");
-  require_class(attestation.private_key, CKO_PRIVATE_KEY, "private");
+  require_class(attestation.public_key, CKO_PUBLIC_KEY);
+  require_class(attestation.private_key, CKO_PRIVATE_KEY);
+  require_same_key(attestation.public_key, attestation.private_key);
   return attestation;
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 
 #include <openssl/x509.h>
 
@@ -29,6 +30,7 @@ namespace hsmprov::attest::marvell {
 constexpr size_t kSignatureSize = 256;
 
 struct KeyObject {
+  std::string name;  // "public" or "private", for messages
   uint32_t handle = 0;
   std::map<uint32_t, Bytes> attributes;  // CKA_* -> value
 
@@ -50,12 +52,13 @@ struct Attestation {
   const unsigned char* signature() const { return blob.data() + signed_size(); }
 };
 
-// Whether `input` is gzip data or starts with a response header (code 0,
-// sizes an attestation may have): cheap, so that evidence can be told
-// apart by its bytes.
+// Whether `input` starts with a response header (code 0, sizes an
+// attestation may have), or is gzip data that does or cannot be read: so
+// that evidence can be told apart by its bytes.
 bool looks_like_marvell(const Bytes& input);
 
-// Decompresses gzip input (bounded) and applies the layout above. Throws
+// Decompresses gzip input (bounded) and applies the layout above, and that
+// both objects describe the same key (type and public value). Throws
 // Error(HSMPROV_R_INVALID_ARGUMENT) naming what does not hold ("truncated"
 // when the data ends early).
 Attestation parse(const Bytes& input);

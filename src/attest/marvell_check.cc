@@ -4,7 +4,6 @@
 // and the key's attributes.
 #include "attest/marvell_check.h"
 
-#include <algorithm>
 #include <set>
 
 #include "attest/chain.h"
@@ -22,27 +21,39 @@ std::string flag_text(const KeyObject& object, uint32_t type) {
 
 // The private key's object says how the key was made and whether it can leave.
 RuleResult generated_in_hsm(const KeyObject& key) {
-  bool local = key.flag(CKA_LOCAL).value_or(false);
-  return {"generated-in-hsm", local,
-          local ? "generated in the HSM: the private key's CKA_LOCAL is true"
-                : "the private key's CKA_LOCAL is not true: the key was not generated in the HSM"};
+  auto local = key.flag(CKA_LOCAL);
+  if (local == true) return {"generated-in-hsm", true, "generated in the HSM: the private key's CKA_LOCAL is true"};
+  return {"generated-in-hsm", false,
+          std::string("the private key's CKA_LOCAL is ") + (local ? "false" : "absent") +
+              ": the key was not shown to be generated in the HSM"};
 }
 
+// A flag the blob does not give counts as the unsafe value, and says so.
 RuleResult never_extractable(const KeyObject& key) {
-  bool extractable = key.flag(CKA_EXTRACTABLE).value_or(true);
-  bool never = key.flag(CKA_NEVER_EXTRACTABLE).value_or(false);
-  bool passed = !extractable && never;
-  return {"never-extractable", passed,
-          passed ? "the private key's CKA_EXTRACTABLE is false and CKA_NEVER_EXTRACTABLE true"
-                 : std::string("the private key ") + (extractable ? "is extractable (CKA_EXTRACTABLE true)"
-                                                                  : "was extractable once (CKA_NEVER_EXTRACTABLE false)")};
+  auto extractable = key.flag(CKA_EXTRACTABLE);
+  auto never = key.flag(CKA_NEVER_EXTRACTABLE);
+  if (extractable == false && never == true)
+    return {"never-extractable", true, "the private key's CKA_EXTRACTABLE is false and CKA_NEVER_EXTRACTABLE true"};
+  std::string detail = !extractable ? "the private key's CKA_EXTRACTABLE is absent"
+                       : *extractable ? "the private key is extractable (CKA_EXTRACTABLE true)"
+                       : !never ? "the private key's CKA_NEVER_EXTRACTABLE is absent"
+                                : "the private key was extractable once (CKA_NEVER_EXTRACTABLE false)";
+  return {"never-extractable", false, detail};
 }
 
+// A label or id as text, up to its NUL padding. The key's owner chose it:
+// bytes outside printable ASCII are shown as \xNN, so that no newline or
+// terminal escape can fake a line of the report.
 std::string text_attribute(const KeyObject& object, uint32_t type) {
   const Bytes* value = object.find(type);
   if (value == nullptr) return "";
-  std::string text(value->begin(), value->end());
-  text.erase(std::find(text.begin(), text.end(), '\0'), text.end());  // NUL-padded
+  static const char hex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char byte : *value) {
+    if (byte == 0) break;
+    if (byte >= 0x20 && byte < 0x7f) text += static_cast<char>(byte);
+    else text += {'\\', 'x', hex[byte >> 4], hex[byte & 15]};
+  }
   return text;
 }
 
@@ -74,6 +85,16 @@ Device device_of(X509* partition_certificate, std::string& partition) {
   return device;
 }
 
+// Both partition certificates have the same subject; their issuers tell
+// the manufacturer's chain from the owner's.
+std::string issuer_of(X509* x509) {
+  BioPtr out(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(out.get(), X509_get_issuer_name(x509), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
 // Every given certificate whose key made the attestation's signature.
 std::vector<X509*> signers_of(const Attestation& attestation, const std::vector<X509*>& certificates) {
   std::vector<X509*> signers;
@@ -90,7 +111,7 @@ void check_chains(Report& report, const std::vector<X509*>& signers, const Check
     if (chain.valid) {
       anchors.insert(chain.path.back());
     } else {
-      report.reasons.push_back("the chain of '" + subject_of(signer) + "' fails: " + chain.reason);
+      report.reasons.push_back("the partition certificate issued by '" + issuer_of(signer) + "': " + chain.reason);
     }
   }
   if (report.reasons.empty() && anchors.size() < 2)

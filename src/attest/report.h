@@ -16,7 +16,7 @@ namespace hsmprov::attest {
 
 // What a verification is given besides the evidence file.
 struct Checks {
-  X509_STORE* roots = nullptr;
+  X509_STORE* roots = nullptr;      // the trust anchors of this evidence's vendor (see Anchors)
   std::vector<X509*> intermediates;  // candidates for the chain, never anchors
   std::optional<time_t> at;          // check dates at this time; without it, not at all
   X509_REQ* csr = nullptr;           // compare its key with the attested key

@@ -1,5 +1,5 @@
 // hsmprov-pkc: verify key attestations offline (Luna PKC files, YubiKey PIV
-// attestations), in one process for many files, and fetch a key's PKC from a
+// attestations, Marvell attestations), in one process for many files, and fetch a key's PKC from a
 // Luna. Usage below (kVerifyUsage, kGetUsage) and in hsmprov-pkc(1).
 // Exit status: 0 all valid (or written), 1 an attestation or the CSR match is
 // invalid (or the token has no PKC for the key), 2 an input cannot be read
@@ -82,18 +82,15 @@ std::optional<time_t> parse_time(const std::string& text) {
   return timegm(&tm);
 }
 
-// The installed roots, Luna's, Yubico's and Marvell's; a build run from its tree (not
-// a package) falls back to the checkout's.
-std::vector<std::string> default_roots() {
-  std::vector<std::string> paths;
-  for (const char* name : {"luna-roots.pem", "yubico-piv-roots.pem", "marvell-roots.pem"}) {
-    std::string path = std::string(HSMPROV_ROOTS_INSTALLED) + "/" + name;
+// An installed roots file (luna-roots.pem, yubico-piv-roots.pem,
+// marvell-roots.pem); a build run from its tree (not a package) falls back
+// to the checkout's.
+std::string default_roots(const char* name) {
+  std::string path = std::string(HSMPROV_ROOTS_INSTALLED) + "/" + name;
 #ifdef HSMPROV_ROOTS_SOURCE
-    if (!std::ifstream(path)) path = std::string(HSMPROV_ROOTS_SOURCE) + "/" + name;
+  if (!std::ifstream(path)) path = std::string(HSMPROV_ROOTS_SOURCE) + "/" + name;
 #endif
-    paths.push_back(path);
-  }
-  return paths;
+  return path;
 }
 
 // "RSA 2048" or "EC 256": the JSON's "key" since its first version.
@@ -261,11 +258,11 @@ std::optional<hsmprov::Bytes> read_input(const std::string& file) {
 }
 
 // The file's verdict, or nullopt after saying why it is no attestation to judge.
-std::optional<Report> verify_file(const std::string& file, const Checks& checks) {
+std::optional<Report> verify_file(const std::string& file, const Anchors& anchors, const Checks& checks) {
   auto input = read_input(file);
   if (!input) return std::nullopt;
   try {
-    return verify_evidence(*input, checks);
+    return verify_evidence(*input, anchors, checks);
   } catch (const hsmprov::Error& e) {
     std::cerr << "hsmprov-pkc: " << file << ": " << e.what() << "\n";
   }
@@ -274,7 +271,8 @@ std::optional<Report> verify_file(const std::string& file, const Checks& checks)
 
 // What every file is checked with: the trust anchors, the intermediates, the CSR.
 struct Inputs {
-  X509StorePtr roots;
+  std::vector<X509StorePtr> stores;  // each vendor's, or the one of --roots
+  Anchors anchors;
   std::vector<X509Ptr> intermediates;
   X509ReqPtr csr;
 };
@@ -282,7 +280,15 @@ struct Inputs {
 // Throws hsmprov::Error for an input that cannot be read.
 Inputs read_inputs(const Options& options) {
   Inputs inputs;
-  inputs.roots = load_roots(options.roots.empty() ? default_roots() : std::vector<std::string>{options.roots});
+  if (options.roots.empty()) {
+    for (const char* name : {"luna-roots.pem", "yubico-piv-roots.pem", "marvell-roots.pem"})
+      inputs.stores.push_back(load_roots({default_roots(name)}));
+    inputs.anchors = {inputs.stores[0].get(), inputs.stores[1].get(), inputs.stores[2].get()};
+  } else {
+    inputs.stores.push_back(load_roots({options.roots}));
+    X509_STORE* all = inputs.stores[0].get();
+    inputs.anchors = {all, all, all};
+  }
   for (const std::string& file : options.intermediates) {
     auto bytes = read_file(file);
     std::vector<X509Ptr> certificates = bytes ? read_certificates(*bytes) : std::vector<X509Ptr>{};
@@ -308,11 +314,11 @@ int verify_command(int argc, char** argv) {
   } catch (const hsmprov::Error& e) {
     return usage(e.what());
   }
-  Checks checks{inputs.roots.get(), {}, options.at, inputs.csr.get(), options.policy};
+  Checks checks{nullptr, {}, options.at, inputs.csr.get(), options.policy};  // roots: the vendor's (verify_file)
   for (const X509Ptr& c : inputs.intermediates) checks.intermediates.push_back(c.get());
   std::string json = "[";
   for (const std::string& file : options.files) {
-    std::optional<Report> report = verify_file(file, checks);
+    std::optional<Report> report = verify_file(file, inputs.anchors, checks);
     if (!report) {
       status = kUnreadable;
       continue;
@@ -397,7 +403,8 @@ int main(int argc, char** argv) {
   if (command == "verify") return verify_command(argc, argv);
   if (command == "get") return get_command(argc, argv);
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << "hsmprov-pkc: verify key attestations offline (Thales Luna PKC files, YubiKey PIV attestations);\n"
+    std::cout << "hsmprov-pkc: verify key attestations offline (Thales Luna PKC files, YubiKey PIV attestations, Marvell\n"
+                 "attestations of Google Cloud HSM);\n"
                  "fetch a key's PKC from a Luna.\n";
     return help((std::string(kVerifyUsage) + kGetUsage).c_str());
   }

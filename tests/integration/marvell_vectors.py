@@ -76,21 +76,25 @@ def key_object(handle, attributes) -> bytes:
     return struct.pack(">III", handle, len(attributes), 12 + len(body)) + body
 
 
-def blob(key, signer, extractable=False, local=True, never_extractable=True, compress=True) -> bytes:
-    """An attestation of `key` (an EC or RSA private key of `cryptography`),
-    signed by `signer`, with the private object's flags as given."""
-    public = key.public_key()
+def material_of(public):
+    """CKA_KEY_TYPE and the public value's attributes of a public key."""
     if isinstance(public, ec.EllipticCurvePublicKey):
-        key_type = CKK_EC
-        material = [(CKA_MODULUS, public.public_bytes(serialization.Encoding.X962,
-                                                      serialization.PublicFormat.UncompressedPoint))]
-    else:
-        numbers = public.public_numbers()
-        key_type = CKK_RSA
-        material = [(CKA_MODULUS, numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
-                    (CKA_PUBLIC_EXPONENT, numbers.e.to_bytes(3, "big"))]
+        return CKK_EC, [(CKA_MODULUS, public.public_bytes(serialization.Encoding.X962,
+                                                          serialization.PublicFormat.UncompressedPoint))]
+    numbers = public.public_numbers()
+    return CKK_RSA, [(CKA_MODULUS, numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+                     (CKA_PUBLIC_EXPONENT, numbers.e.to_bytes(3, "big"))]
+
+
+def blob(key, signer, extractable=False, local=True, never_extractable=True, compress=True,
+         public_key_of=None) -> bytes:
+    """An attestation of `key` (an EC or RSA private key of `cryptography`),
+    signed by `signer`, with the private object's flags as given; with
+    `public_key_of`, the public object holds that other key's value."""
+    key_type, material = material_of(key.public_key())
     common = [(CKA_KEY_TYPE, bytes([key_type])), (CKA_LOCAL, bytes([local]))]
-    public_object = key_object(0x10, [(CKA_CLASS, bytes([CKO_PUBLIC_KEY]))] + common + material)
+    public_material = material_of(public_key_of.public_key())[1] if public_key_of else material
+    public_object = key_object(0x10, [(CKA_CLASS, bytes([CKO_PUBLIC_KEY]))] + common + public_material)
     private_object = key_object(0x11, [(CKA_CLASS, bytes([CKO_PRIVATE_KEY]))] + common + material + [
         (CKA_SENSITIVE, b"\x01"), (CKA_EXTRACTABLE, bytes([extractable])),
         (CKA_NEVER_EXTRACTABLE, bytes([never_extractable]))])

@@ -179,7 +179,7 @@ def test_self_made_chains_pass_with_their_own_roots_and_the_key_matches(env, tmp
 @pytest.mark.parametrize("flags, rule, detail", [
     ({"extractable": True}, "never-extractable", "is extractable (CKA_EXTRACTABLE true)"),
     ({"never_extractable": False}, "never-extractable", "was extractable once (CKA_NEVER_EXTRACTABLE false)"),
-    ({"local": False}, "generated-in-hsm", "the key was not generated in the HSM"),
+    ({"local": False}, "generated-in-hsm", "CKA_LOCAL is false: the key was not shown to be generated in the HSM"),
     ({"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, "key-type-and-size",
      "RSA 2048 bits; code signing needs 3072 or more"),
 ])
@@ -208,3 +208,30 @@ def test_text_output_names_the_vendor_and_the_rules(env):
     assert result.returncode == 0 and f"{SAMPLE}: VALID" in out
     assert "evidence:  Marvell LiquidSecurity attestation (Marvell)" in out
     assert "ok   never-extractable" in out and "serial 5.3G1953-ICM001225" in out
+
+
+def test_public_and_private_objects_of_different_keys_are_invalid(env, tmp_path):
+    # A genuine never-extractable private key must not vouch for another public key.
+    chains = vectors.SelfMadeChains()
+    other = ec.generate_private_key(ec.SECP384R1())
+    blob = written(tmp_path, "mixed.dat.gz", vectors.blob(ec.generate_private_key(ec.SECP384R1()),
+                                                          chains.partition_key, public_key_of=other))
+    status, report = verdict(env, "--roots", written(tmp_path, "roots.pem", chains.roots_pem()), "--chain",
+                             written(tmp_path, "chain.pem", chains.chain_pem()), "--at", INSIDE, blob)
+    assert status == 1
+    assert "the public and private objects do not describe the same key (attribute 288)" in report["reason"]
+
+
+def test_gzip_of_something_else_is_no_attestation(env, tmp_path):
+    other = written(tmp_path, "cert.pem.gz", gzip.compress(CHAIN.read_bytes()))
+    result = pkc_cli(env, "verify", "--chain", CHAIN, other)
+    assert result.returncode == 2 and b"not an attestation hsmprov-pkc knows" in result.stderr
+
+
+def test_control_characters_in_the_label_are_escaped(env, tmp_path):
+    blob = bytearray(sample_blob())
+    at = blob.index(b"app_key", 916)  # the private object's CKA_LABEL
+    blob[at + 3] = 0x0a  # "app\nkey"
+    # The signature no longer holds (INVALID), but the report still shows the label: escaped.
+    status, report = verdict(env, "--chain", CHAIN, written(tmp_path, "label.dat", bytes(blob)))
+    assert status == 1 and report["marvell"]["key_label"] == "app\\x0akey"

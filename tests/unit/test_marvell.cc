@@ -6,6 +6,8 @@
 
 #include <openssl/pem.h>
 
+#include "attest/chain.h"
+#include "attest/evidence.h"
 #include "attest/marvell.h"
 #include "error.h"
 #include "pkcs11/p11.h"
@@ -109,6 +111,23 @@ void damaged_copies_are_named(void**) {
   assert_false(marvell::looks_like_marvell(Bytes(300, 0)));
 }
 
+// Each vendor's evidence meets its own anchors: the Marvell sample against
+// Yubico's root (given as the Luna and YubiKey anchors too) fails, against
+// Marvell's it holds.
+void evidence_meets_its_vendors_anchors(void**) {
+  namespace attest = hsmprov::attest;
+  attest::X509StorePtr marvell = attest::load_roots({std::string(HSMPROV_SOURCE) + "/data/marvell-roots.pem"});
+  attest::X509StorePtr yubico = attest::load_roots({std::string(HSMPROV_SOURCE) + "/data/yubico-piv-roots.pem"});
+  std::vector<X509*> chain;
+  hsmprov::BioPtr in(BIO_new_file(data_path("chain.pem").c_str(), "r"));
+  while (X509* c = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) chain.push_back(c);
+  attest::Checks checks{nullptr, chain, std::nullopt, nullptr, ""};
+  Bytes sample = read("attestation.dat.gz");
+  assert_false(attest::verify_evidence(sample, {marvell.get(), marvell.get(), yubico.get()}, checks).valid);
+  assert_true(attest::verify_evidence(sample, {yubico.get(), yubico.get(), marvell.get()}, checks).valid);
+  for (X509* c : chain) X509_free(c);
+}
+
 }  // namespace
 
 int main() {
@@ -117,6 +136,7 @@ int main() {
       cmocka_unit_test(public_key_is_the_p256_point),
       cmocka_unit_test(signed_by_the_partition_keys_only),
       cmocka_unit_test(damaged_copies_are_named),
+      cmocka_unit_test(evidence_meets_its_vendors_anchors),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
