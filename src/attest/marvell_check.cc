@@ -123,10 +123,7 @@ void check_chains(Report& report, const std::vector<X509*>& signers, const Check
 }  // namespace
 
 Report check(const Bytes& input, const Checks& checks) {
-  Report report;
-  report.evidence = "marvell";
-  report.vendor = "Marvell";
-  report.section = "marvell";
+  Report report{"marvell", "Marvell", "marvell"};
   try {
     Attestation attestation = parse(input);
     EvpPkeyPtr key = public_key(attestation);

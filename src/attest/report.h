@@ -6,6 +6,7 @@
 #include <ctime>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <openssl/x509.h>
@@ -44,9 +45,12 @@ struct Device {
 };
 
 struct Report {
-  std::string evidence;               // "luna-pkc", "yubikey-piv"
-  std::string vendor;                 // "Thales", "Yubico"
-  std::string section;                // the vendor section's name: "luna", "yubikey"
+  Report(std::string evidence_type, std::string vendor_name, std::string section_name)
+      : evidence(std::move(evidence_type)), vendor(std::move(vendor_name)), section(std::move(section_name)) {}
+
+  std::string evidence;               // "luna-pkc", "yubikey-piv", "marvell"
+  std::string vendor;                 // "Thales", "Yubico", "Marvell"
+  std::string section;                // the vendor section's name: "luna", "yubikey", "marvell"
   bool valid = false;
   std::string reason;                 // the first check that failed
   std::vector<std::string> reasons;   // every check that failed

@@ -177,10 +177,7 @@ Facts facts_of(const X509* attestation) {
 }
 
 Report check(X509* attestation, const std::vector<X509*>& others, const Checks& checks) {
-  Report report;
-  report.evidence = "yubikey-piv";
-  report.vendor = "Yubico";
-  report.section = "yubikey";
+  Report report{"yubikey-piv", "Yubico", "yubikey"};
   std::optional<Facts> facts;
   try {
     facts = facts_of(attestation);

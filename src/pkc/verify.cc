@@ -38,10 +38,7 @@ void describe(attest::Report& report, const Pkc& pkc) {
 }  // namespace
 
 attest::Report check(const Bytes& input, const attest::Checks& checks) {
-  attest::Report report;
-  report.evidence = "luna-pkc";
-  report.vendor = "Thales";
-  report.section = "luna";
+  attest::Report report{"luna-pkc", "Thales", "luna"};
   std::optional<Pkc> pkc;
   try {
     pkc = parse(input);

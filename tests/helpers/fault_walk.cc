@@ -28,6 +28,7 @@
 #include <openssl/rsa.h>
 
 #include "helpers/key_by_uri.h"
+#include "helpers/queued_errors.h"
 #include "pkcs11/ckr_names.h"
 #include "pkcs11/p11.h"
 
@@ -103,16 +104,6 @@ long session_objects(const Shim& shim, const std::string& label) {
 long objects_labelled(const Shim& shim, const std::string& token, const std::string& label) {
   CK_ATTRIBUTE by_label[] = {{CKA_LABEL, const_cast<char*>(label.data()), label.size()}};
   return count_objects(shim, token, by_label, 1);
-}
-
-std::string queued_errors() {
-  BIO* out = BIO_new(BIO_s_mem());
-  ERR_print_errors(out);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(out, &data);
-  std::string text(data, static_cast<size_t>(size));
-  BIO_free(out);
-  return text;
 }
 
 // A KMS's wrapping key: public only (a key pair would not reach hsmprov,

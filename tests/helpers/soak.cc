@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "helpers/key_by_uri.h"
+#include "helpers/queued_errors.h"
 
 namespace {
 
@@ -30,16 +31,6 @@ long rss_kb() {
   long pages = 0, resident = 0;
   statm >> pages >> resident;
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-std::string queued_errors() {
-  BIO* out = BIO_new(BIO_s_mem());
-  ERR_print_errors(out);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(out, &data);
-  std::string text(data, static_cast<size_t>(size));
-  BIO_free(out);
-  return text;
 }
 
 enum class Result { verified, clear_error, bad };

@@ -8,7 +8,6 @@ damaged file meets."""
 import datetime
 import gzip
 import hashlib
-import json
 import os
 import subprocess
 
@@ -17,32 +16,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import marvell_vectors as vectors
-from conftest import BUILD, ROOT, run, sanitizer_env
+from conftest import ROOT, run
+from pkc_cli import cli_env, pkc_cli, verdict
 
 DATA = ROOT / "tests" / "data" / "attestation" / "marvell"
 SAMPLE = DATA / "attestation.dat.gz"
 CHAIN = DATA / "chain.pem"
-CLI = BUILD / "src" / "hsmprov-pkc"
 INSIDE = "2024-06-01T00:00:00Z"  # inside every certificate's validity
 MANUFACTURER_ROOT = "CN=localca.liquidsecurity.cavium.com"
 
 
 @pytest.fixture(scope="module")
 def env():
-    return dict(os.environ, OPENSSL_CONF="/dev/null", **sanitizer_env())
-
-
-def pkc_cli(env, *args):
-    result = run([CLI, *args], env, check=False)
-    assert result.returncode in (0, 1, 2), result  # never a crash
-    return result
-
-
-def verdict(env, *args):
-    result = pkc_cli(env, "verify", "--json", *args)
-    reports = json.loads(result.stdout)
-    assert len(reports) == 1, reports
-    return result.returncode, reports[0]
+    return cli_env()
 
 
 def written(tmp_path, name, data):

@@ -8,6 +8,7 @@ import pytest
 
 import pkc_vectors as vectors
 from conftest import BUILD, ROOT, common_name, run, sanitizer_env
+from pkc_cli import cli_env
 
 DATA = ROOT / "tests" / "data" / "luna-pkc"
 ROOTS = ROOT / "data" / "luna-roots.pem"
@@ -16,7 +17,7 @@ OUIDS = {"rsa": "41000000ae000002d6f30700", "ecc": "43000000ae000002d6f30700"}
 
 @pytest.fixture(scope="module")
 def env():
-    return dict(os.environ, OPENSSL_CONF="/dev/null", OPENSSL_MODULES=str(BUILD / "provider"), **sanitizer_env())
+    return cli_env()
 
 
 @pytest.fixture(scope="module")

@@ -3,36 +3,23 @@ anchors (a name and a public key, RFC 5280 §6.1.1 (d)), the code-signing key
 policy, the versioned JSON verdict with every reason and the keys'
 fingerprints, and the command line's conventions."""
 import hashlib
-import json
-import os
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import pkc_vectors as vectors
-from conftest import BUILD, ROOT, run, sanitizer_env
+from conftest import BUILD, ROOT, run
+from pkc_cli import cli_env, pkc_cli, verdicts
 
 DATA = ROOT / "tests" / "data" / "luna-pkc"
 THALES_RSA_ROOT = DATA / "luna-rsa-root-certificate.pem"   # serial 804500000007, no basicConstraints
 THALES_ECC_ROOT = DATA / "luna-ecc-root-certificate.pem"
-CLI = BUILD / "src" / "hsmprov-pkc"
 
 
 @pytest.fixture(scope="module")
 def env():
-    return dict(os.environ, OPENSSL_CONF="/dev/null", **sanitizer_env())
-
-
-def pkc_cli(env, *args):
-    result = run([CLI, *args], env, check=False)
-    assert result.returncode in (0, 1, 2), result  # never a crash
-    return result
-
-
-def verdicts(env, *args):
-    result = pkc_cli(env, "verify", "--json", *args)
-    return result.returncode, json.loads(result.stdout)
+    return cli_env()
 
 
 def csr_spki_sha256(name):

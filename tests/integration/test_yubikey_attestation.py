@@ -6,7 +6,6 @@ damaged file meets."""
 import datetime
 import hashlib
 import json
-import os
 
 import pytest
 from cryptography import x509
@@ -15,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 import pkc_vectors as vectors
-from conftest import BUILD, ROOT, run, sanitizer_env
+from conftest import ROOT, run
+from pkc_cli import cli_env, pkc_cli, verdict
 
 DATA = ROOT / "tests" / "data" / "attestation" / "yubikey-piv"
 ATTESTATION_9A = DATA / "attestation-9a.crt"           # P-256
@@ -23,7 +23,6 @@ ATTESTATION_9C = DATA / "attestation-9c.crt"           # RSA 2048
 INTERMEDIATE = DATA / "attestation-intermediate.crt"  # the device's f9 certificate
 YUBICO_ROOT = DATA / "attestation-root.crt"            # as Yubico publishes it
 PINNED = ROOT / "data" / "yubico-piv-roots.pem"
-CLI = BUILD / "src" / "hsmprov-pkc"
 # The serial number's extension holds 02 04 01 b3 be f6: 0x01b3bef6.
 SERIAL = "28557046"
 YUBICO = "1.3.6.1.4.1.41482.3."
@@ -31,20 +30,7 @@ YUBICO = "1.3.6.1.4.1.41482.3."
 
 @pytest.fixture(scope="module")
 def env():
-    return dict(os.environ, OPENSSL_CONF="/dev/null", **sanitizer_env())
-
-
-def pkc_cli(env, *args):
-    result = run([CLI, *args], env, check=False)
-    assert result.returncode in (0, 1, 2), result  # never a crash
-    return result
-
-
-def verdict(env, *args):
-    result = pkc_cli(env, "verify", "--json", *args)
-    reports = json.loads(result.stdout)
-    assert len(reports) == 1, reports
-    return result.returncode, reports[0]
+    return cli_env()
 
 
 def with_intermediate(tmp_path, attestation=ATTESTATION_9A):
