@@ -24,7 +24,7 @@ bool is_attestation(const X509* x509);
 struct Facts {
   std::string slot;          // "9a", from the subject "YubiKey PIV Attestation 9a"
   std::string firmware;      // "5.4.3", from .3.3
-  std::string serial;        // "28532470", from .3.7
+  std::string serial;        // "28557046", from .3.7
   std::string pin_policy;    // "never", "once", "always", from .3.8
   std::string touch_policy;  // "never", "always", "cached", from .3.8
   std::string form_factor;   // "USB-A keychain"..., from .3.9

@@ -104,7 +104,7 @@ std::string evidence_name(const Report& report) {
   return "Marvell LiquidSecurity attestation (Marvell)";
 }
 
-// "slot 9a, serial 28532470, ...": the vendor's facts on one line.
+// "slot 9a, serial 28557046, ...": the vendor's facts on one line.
 std::string facts_line(const std::vector<Fact>& facts) {
   std::string line;
   for (const Fact& fact : facts) {
