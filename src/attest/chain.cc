@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "error.h"
+#include "file_bytes.h"
 
 namespace hsmprov::attest {
 namespace {
@@ -74,8 +75,10 @@ X509Ptr trust_anchor(X509* published) {
 }
 
 void add_roots(X509_STORE* store, const std::string& path) {
-  BioPtr in(BIO_new_file(path.c_str(), "r"));
-  if (!in) fail(HSMPROV_R_NOT_FOUND, "cannot read the trust anchors '" + path + "'");
+  std::optional<Bytes> text = read_file(path);  // a regular file, 1 MiB at most
+  if (!text) fail(HSMPROV_R_NOT_FOUND, "cannot read the trust anchors '" + path + "'");
+  BioPtr in(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  if (!in) fail(HSMPROV_R_INTERNAL, "out of memory");
   int count = 0;
   ERR_set_mark();
   while (X509* read = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) {

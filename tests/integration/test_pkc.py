@@ -138,6 +138,16 @@ def test_cli_refuses_what_is_no_file_without_reading_it_all(env, tmp_path, path,
     assert b"rsa-pkc.p7b: VALID" in result.stdout  # the other files are still checked
 
 
+@pytest.mark.parametrize("option", ["--roots", "--chain", "--csr"])
+@pytest.mark.parametrize("path, reason", [("DIR", "is a directory, not a file"),
+                                          ("/dev/zero", "is longer than 1048576 bytes")])
+def test_cli_refuses_option_files_that_are_no_file(env, tmp_path, option, path, reason):
+    # Read once, bounded, before any evidence: exit status 2 and the reason.
+    result = pkc_cli(env, "verify", option, tmp_path if path == "DIR" else path, DATA / "rsa-pkc.p7b")
+    assert result.returncode == 2 and result.stdout == b""
+    assert reason in result.stderr.decode()
+
+
 def negative_cases(tmp_path):
     rsa_certs = vectors.certificates_of(vectors.real("rsa-pkc.p7b"))
     assert len(rsa_certs) == 5
