@@ -8,11 +8,11 @@
 #include <cstdio>
 
 #include "attest/evidence.h"
+#include "attest/luna_pkc.h"
 #include "error.h"
 #include "file_bytes.h"
 #include "handles.h"
 #include "pem_block.h"
-#include "pkc/pkc.h"
 
 namespace {
 

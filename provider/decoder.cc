@@ -7,10 +7,10 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 
+#include "attest/luna_pkc.h"
 #include "key_data.h"
 #include "keys/key_reference.h"
 #include "pem_block.h"
-#include "pkc/pkc.h"
 
 namespace hsmprov {
 namespace {

@@ -10,8 +10,8 @@
 #include <openssl/core_object.h>
 #include <openssl/err.h>
 
+#include "attest/luna_pkc.h"
 #include "file_bytes.h"
-#include "pkc/pkc.h"
 #include "provider.h"
 
 namespace hsmprov {

@@ -8,8 +8,8 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "attest/luna_pkc.h"
 #include "file_bytes.h"
-#include "pkc/pkc.h"
 #include "provider.h"
 
 namespace hsmprov {

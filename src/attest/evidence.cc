@@ -4,14 +4,14 @@
 #include <algorithm>
 #include <string>
 
+#include "attest/luna_check.h"
+#include "attest/luna_pkc.h"
 #include "attest/marvell.h"
 #include "attest/marvell_check.h"
 #include "attest/yubikey.h"
 #include "der.h"
 #include "error.h"
 #include "pem_block.h"
-#include "pkc/pkc.h"
-#include "pkc/verify.h"
 
 namespace hsmprov::attest {
 namespace {

@@ -4,9 +4,9 @@
 #include <iterator>
 #include <string>
 
-#include "error.h"
+#include "attest/luna_pkc.h"
 #include "der.h"
-#include "pkc/pkc.h"
+#include "error.h"
 
 // cmocka last: it defines a fail() macro that would shadow hsmprov::fail.
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 // PKC parsing: the PKCS#7 walk (keeping each certificate's bytes), the ECDSA
 // signature re-encoding, and the structure rules.
-#include "pkc/pkc.h"
+#include "attest/luna_pkc.h"
 
 #include <openssl/objects.h>
 #include <openssl/pem.h>

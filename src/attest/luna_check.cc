@@ -1,9 +1,9 @@
 // A Luna PKC into the vendor-neutral report.
-#include "pkc/verify.h"
+#include "attest/luna_check.h"
 
 #include "attest/chain.h"
+#include "attest/luna_pkc.h"
 #include "error.h"
-#include "pkc/pkc.h"
 
 namespace hsmprov::pkc {
 namespace {
