@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, SANITIZE
 
 SIGNER = BUILD / "tests" / "hsmprov_sign_threads"
 
@@ -84,6 +84,11 @@ def test_key_loaded_again_after_signing_is_found_once(token, tmp_path, cache_key
     assert "ok=3 bad=0" in out.decode()
 
 
+# GCC 12's ASan allocator is not fork-safe: a child forked while another
+# thread allocates can wait for ever on the allocator's lock (seen: a child
+# stuck in __sanitizer::SizeClassAllocator64::GetFromAllocator, under
+# EVP_DigestVerifyInit). The normal build and the TSan build run it.
+@pytest.mark.skipif(SANITIZE, reason="ASan's allocator lock is not fork-safe with other threads allocating")
 @pytest.mark.parametrize("label", ["threads-ec"])
 def test_fork_while_other_threads_sign(token, label):
     # The child must not inherit a module lock a signing thread held at the
