@@ -19,8 +19,8 @@
 
 namespace hsmprov {
 
-// Every error also goes to the debug log: OpenSSL 3.0's decoder machinery
-// drops the errors of a decoder that fails (a broken key reference then
+// Every error also goes to the debug log: OpenSSL's decoder and store
+// machinery (3.0 and 3.5) drop the errors of a decoder that fails (a broken key reference then
 // reads as "unsupported"), and the log is where the cause can still be seen.
 void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...) {
   va_list args;

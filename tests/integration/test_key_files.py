@@ -59,9 +59,10 @@ def test_damaged_reference_says_so(token):
 
 
 def test_reference_to_a_malformed_uri_names_the_attribute(token):
-    # OpenSSL 3.0's decoder machinery drops a failing decoder's errors, so
-    # there the command only says "unsupported"; the debug log always names
-    # the cause, and an OpenSSL that keeps the errors shows it on stderr.
+    # OpenSSL's decoder and store machinery (3.0 and 3.5) drop a failing
+    # decoder's errors, so the command only says "unsupported"; the debug log
+    # always names the cause, and an OpenSSL that kept the errors would show
+    # it on stderr.
     path = written(token, "bogus.pem", pkcs11_provider_key_file("pkcs11:token=test%20token;bogus=1"))
     result = token.openssl("pkey", "-in", path, "-pubout", check=False)
     assert result.returncode != 0
