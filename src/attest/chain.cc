@@ -1,6 +1,8 @@
 // Chain verification with OpenSSL's chain builder against the trust anchors.
 #include "attest/chain.h"
 
+#include <vector>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -79,15 +81,12 @@ void add_roots(X509_STORE* store, const std::string& path) {
   if (!text) fail(HSMPROV_R_NOT_FOUND, "cannot read the trust anchors '" + path + "'");
   BioPtr in(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
   if (!in) fail(HSMPROV_R_INTERNAL, "out of memory");
-  int count = 0;
+  std::vector<X509Ptr> published;
   ERR_set_mark();
-  while (X509* read = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) {
-    X509Ptr published(read);
-    X509_STORE_add_cert(store, trust_anchor(published.get()).get());
-    ++count;
-  }
+  while (X509* read = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) published.emplace_back(read);
   ERR_pop_to_mark();  // the end of the file reads as an error
-  if (count == 0) fail(HSMPROV_R_NOT_FOUND, "no certificate in the trust anchors '" + path + "'");
+  if (published.empty()) fail(HSMPROV_R_NOT_FOUND, "no certificate in the trust anchors '" + path + "'");
+  for (const X509Ptr& root : published) X509_STORE_add_cert(store, trust_anchor(root.get()).get());
 }
 
 // The subjects of a verified chain, leaf first, the trust anchor last.

@@ -248,9 +248,9 @@ size_t signed_data_header(const unsigned char* der, size_t size) {
   // truncated PKC is still one, and parse() says it is truncated.
   if (size < 2 || der[0] != 0x30) return 0;
   size_t header = 2 + ((der[1] & 0x80) ? (der[1] & 0x7f) : 0);
+  if (size < header + 2 + sizeof kSignedDataOid) return 0;  // before pointing past the end
   const unsigned char* type = der + header;
-  if (size < header + 2 + sizeof kSignedDataOid || type[0] != 0x06 || type[1] != sizeof kSignedDataOid ||
-      std::memcmp(type + 2, kSignedDataOid, sizeof kSignedDataOid) != 0)
+  if (type[0] != 0x06 || type[1] != sizeof kSignedDataOid || std::memcmp(type + 2, kSignedDataOid, sizeof kSignedDataOid) != 0)
     return 0;
   return header;
 }

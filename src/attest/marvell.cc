@@ -42,9 +42,19 @@ bool is_gzip(const Bytes& input) { return input.size() >= 2 && input[0] == 0x1f 
 
 // Inflated in steps that double the buffer: a real attestation is 2 KB,
 // and a buffer of the 1 MiB bound for each would cost more than the rest.
-Bytes gunzip(const Bytes& input) {
+struct Inflater {
   z_stream stream{};
-  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(HSMPROV_R_INTERNAL, "cannot start gzip decompression");
+  Inflater() {
+    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(HSMPROV_R_INTERNAL, "cannot start gzip decompression");
+  }
+  ~Inflater() { inflateEnd(&stream); }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+};
+
+Bytes gunzip(const Bytes& input) {
+  Inflater inflater;
+  z_stream& stream = inflater.stream;
   stream.next_in = const_cast<unsigned char*>(input.data());
   stream.avail_in = static_cast<uInt>(input.size());
   Bytes out;
@@ -59,7 +69,6 @@ Bytes gunzip(const Bytes& input) {
     if (rv == Z_BUF_ERROR && stream.avail_out > 0) break;  // no progress: the input ended early
     if (rv == Z_BUF_ERROR) rv = Z_OK;                        // the buffer was full: a larger one
   }
-  inflateEnd(&stream);
   if (out.size() > kMaxBlobSize) invalid("decompresses to more than 1 MiB");
   if (rv != Z_STREAM_END) invalid("the gzip data is truncated or damaged");
   return out;
