@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "encoded.h"
 #include "error.h"
 #include "file_bytes.h"
 
@@ -87,6 +88,15 @@ void add_roots(X509_STORE* store, const std::string& path) {
   ERR_pop_to_mark();  // the end of the file reads as an error
   if (published.empty()) fail(HSMPROV_R_NOT_FOUND, "no certificate in the trust anchors '" + path + "'");
   for (const X509Ptr& root : published) X509_STORE_add_cert(store, trust_anchor(root.get()).get());
+}
+
+// One-line RFC 2253 form of a name.
+std::string name_text(const X509_NAME* name) {
+  BioPtr out(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(out.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
 }
 
 // The subjects of a verified chain, leaf first, the trust anchor last.
@@ -190,31 +200,12 @@ std::string validity_of(const X509* x509) {
   return iso8601(X509_get0_notBefore(x509)) + " .. " + iso8601(X509_get0_notAfter(x509));
 }
 
-std::string subject_of(const X509* x509) {
-  BioPtr out(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(out.get(), X509_get_subject_name(x509), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(out.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
-}
+std::string subject_of(const X509* x509) { return name_text(X509_get_subject_name(x509)); }
+std::string issuer_of(const X509* x509) { return name_text(X509_get_issuer_name(x509)); }
 
-Bytes spki_der(const X509_PUBKEY* key) {
-  unsigned char* der = nullptr;
-  int size = i2d_X509_PUBKEY(key, &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
-  Bytes bytes(der, der + size);
-  OPENSSL_free(der);
-  return bytes;
-}
+Bytes spki_der(const X509_PUBKEY* key) { return encoded(i2d_X509_PUBKEY, key, "a public key"); }
 
-std::string key_sha256(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  int size = i2d_PUBKEY(key, &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode a public key");
-  Bytes bytes(der, der + size);
-  OPENSSL_free(der);
-  return sha256_hex(bytes);
-}
+std::string key_sha256(EVP_PKEY* key) { return sha256_hex(encoded(i2d_PUBKEY, key, "a public key")); }
 
 std::string spki_sha256(const X509_PUBKEY* key) { return sha256_hex(spki_der(key)); }
 

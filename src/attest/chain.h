@@ -47,8 +47,9 @@ Verdict match_csr(EVP_PKEY* attested, X509_REQ* csr);
 
 // "notBefore .. notAfter" of a certificate, ISO 8601 UTC.
 std::string validity_of(const X509* x509);
-// One-line RFC 2253 form of the subject.
+// One-line RFC 2253 form of the subject, and of the issuer.
 std::string subject_of(const X509* x509);
+std::string issuer_of(const X509* x509);
 // A SubjectPublicKeyInfo as read, not i2d_PUBKEY of an EVP_PKEY: on
 // OpenSSL 3.0 that goes through the encoders and costs as much as a
 // signature check.

@@ -85,16 +85,6 @@ Device device_of(X509* partition_certificate, std::string& partition) {
   return device;
 }
 
-// Both partition certificates have the same subject; their issuers tell
-// the manufacturer's chain from the owner's.
-std::string issuer_of(X509* x509) {
-  BioPtr out(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(out.get(), X509_get_issuer_name(x509), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(out.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
-}
-
 // Every given certificate whose key made the attestation's signature.
 std::vector<X509*> signers_of(const Attestation& attestation, const std::vector<X509*>& certificates) {
   std::vector<X509*> signers;
@@ -111,6 +101,7 @@ void check_chains(Report& report, const std::vector<X509*>& signers, const Check
     if (chain.valid) {
       anchors.insert(chain.path.back());
     } else {
+      // Both partition certificates have the same subject: the issuer tells the manufacturer's chain from the owner's.
       report.reasons.push_back("the partition certificate issued by '" + issuer_of(signer) + "': " + chain.reason);
     }
   }

@@ -4,6 +4,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "encoded.h"
 #include "error.h"
 #include "keys/mechanism.h"
 
@@ -44,14 +45,7 @@ EvpPkeyCtxPtr verify_context(OSSL_LIB_CTX* libctx, Key& key, const SignatureSett
   return ctx;
 }
 
-Bytes to_der(X509_ALGOR* algorithm) {
-  unsigned char* der = nullptr;
-  int size = i2d_X509_ALGOR(algorithm, &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode the signature algorithm");
-  Bytes out(der, der + size);
-  OPENSSL_free(der);
-  return out;
-}
+Bytes to_der(const X509_ALGOR* algorithm) { return encoded(i2d_X509_ALGOR, algorithm, "the signature algorithm"); }
 
 // A SEQUENCE-valued ASN1_TYPE parameter for an AlgorithmIdentifier.
 ASN1_STRING* sequence_of(const Bytes& der) {
@@ -86,12 +80,8 @@ Bytes pss_algorithm_id(const SignatureSettings& settings, const EVP_PKEY* key) {
   params->maskGenAlgorithm = new_algorithm(NID_mgf1, V_ASN1_SEQUENCE, sequence_of(to_der(mgf1_hash.get())));
   params->saltLength = ASN1_INTEGER_new();
   ASN1_INTEGER_set(params->saltLength, static_cast<long>(pss_salt_length(settings.saltlen, settings.md, key)));
-  unsigned char* der = nullptr;
-  int size = i2d_RSA_PSS_PARAMS(params.get(), &der);
-  if (size <= 0) fail(HSMPROV_R_INTERNAL, "cannot encode the PSS parameters");
-  Bytes encoded(der, der + size);
-  OPENSSL_free(der);
-  AlgorPtr algorithm(new_algorithm(NID_rsassaPss, V_ASN1_SEQUENCE, sequence_of(encoded)));
+  Bytes pss = encoded(i2d_RSA_PSS_PARAMS, static_cast<const RSA_PSS_PARAMS*>(params.get()), "the PSS parameters");
+  AlgorPtr algorithm(new_algorithm(NID_rsassaPss, V_ASN1_SEQUENCE, sequence_of(pss)));
   return to_der(algorithm.get());
 }
 
