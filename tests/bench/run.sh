@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Signature benchmark on a fresh SoftHSM token: provider vs raw PKCS#11.
-#   tests/bench/run.sh [SECONDS_PER_RUN (0.5)] [ROUNDS (10)]
+#   tests/bench/run.sh [SECONDS_PER_RUN (0.5)] [ROUNDS (10)] [KEY (RSA-2048 or P-256) [THREADS...]]
 # Needs a build in build/ (tests/run.sh makes one). Prints two Markdown tables: rates and ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,4 +19,4 @@ openssl genpkey -propquery provider=hsmprov -algorithm RSA -pkeyopt rsa_keygen_b
   -pkeyopt pkcs11_uri:'pkcs11:token=bench;object=bench-rsa' -out /dev/null
 openssl genpkey -propquery provider=hsmprov -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
   -pkeyopt pkcs11_uri:'pkcs11:token=bench;object=bench-ec' -out /dev/null
-${HSMPROV_BENCH_WRAPPER:-} "$build/tests/hsmprov_sign_bench" /usr/lib/softhsm/libsofthsm2.so bench "$work/pin" "${1:-0.5}" "${2:-10}"
+${HSMPROV_BENCH_WRAPPER:-} "$build/tests/hsmprov_sign_bench" /usr/lib/softhsm/libsofthsm2.so bench "$work/pin" "${1:-0.5}" "${2:-10}" "${@:3}"

@@ -10,8 +10,9 @@
 // OpenSSL itself spends per new context (EVP_DigestSignInit_ex on a software
 // key of the same type, no signing): the part of the gap no provider avoids.
 // Variants run interleaved, in rounds, in this one process.
-// Usage: hsmprov_sign_bench MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS
-//   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec")
+// Usage: hsmprov_sign_bench MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS [KEY [THREADS...]]
+//   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec";
+//   KEY RSA-2048 or P-256 and THREADS narrow the run, by default both keys at 1, 2 and 4)
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -167,9 +168,23 @@ void print_tables(const std::vector<Row>& rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS\n", argv[0]);
+  if (argc < 6) {
+    std::fprintf(stderr, "usage: %s MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS [KEY [THREADS...]]\n", argv[0]);
     return 2;
+  }
+  std::string only_key = argc > 6 ? argv[6] : "";
+  std::vector<int> thread_counts;
+  for (int i = 7; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
+  if (thread_counts.empty()) thread_counts = {1, 2, 4};
+  if (!only_key.empty() && only_key != "RSA-2048" && only_key != "P-256") {
+    std::fprintf(stderr, "bench: KEY is RSA-2048 or P-256\n");
+    return 2;
+  }
+  for (int threads : thread_counts) {
+    if (threads < 1 || threads > 64) {
+      std::fprintf(stderr, "bench: THREADS are 1 to 64\n");
+      return 2;
+    }
   }
   std::string pin;
   std::getline(std::ifstream(argv[3]), pin);
@@ -183,13 +198,14 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   for (const char* label : {"bench-rsa", "bench-ec"}) {
     bool rsa = std::strcmp(label, "bench-rsa") == 0;
+    if (!only_key.empty() && only_key != (rsa ? "RSA-2048" : "P-256")) continue;
     std::string uri = "pkcs11:token=" + token + ";object=" + label + ";type=private";
     for (size_t at; (at = uri.find(' ')) != std::string::npos;) uri.replace(at, 1, "%20");
     EVP_PKEY* key = load_private_key(uri.c_str());
     need(key != nullptr, "loading the key by URI");
     EVP_PKEY* software_key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
     need(software_key != nullptr, "making the software control key");
-    for (int threads : {1, 2, 4}) {
+    for (int threads : thread_counts) {
       std::vector<CK_SESSION_HANDLE> sessions(threads);
       std::vector<CK_OBJECT_HANDLE> copies(threads);
       CK_OBJECT_HANDLE token_key = CK_INVALID_HANDLE;
