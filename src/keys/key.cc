@@ -72,6 +72,9 @@ std::optional<KeyType> key_type_of(CK_ULONG key_type) {
   }
 }
 
+// The session is gone (closed by the token), not the data or the key at fault.
+bool session_gone(CK_RV rv) { return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED; }
+
 }  // namespace
 
 const char* key_type_name(KeyType type) {
@@ -178,7 +181,7 @@ void Key::stop_on_failure(Session& session, CK_RV rv, const char* function) {
 // reconnect) says nothing about the key or the data: the operation runs
 // once more, on another session, instead of failing a handshake.
 bool Key::retry_on_another_session(Session& session, CK_RV rv, const char* function, int attempt) {
-  if (attempt > 1 || (rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_SESSION_CLOSED)) return false;
+  if (attempt > 1 || !session_gone(rv)) return false;
   log::write(1, where() + ": " + function + ": " + ckr_name(rv) + ": the session is gone; once more on another");
   session.mark_broken();
   token_->note_failure(session, rv);
@@ -253,9 +256,17 @@ Bytes Key::decrypt(CK_MECHANISM& mechanism, const unsigned char* data, size_t si
 CK_RV Key::decrypt_quietly(CK_MECHANISM& mechanism, const unsigned char* data, size_t size, unsigned char* out,
                            CK_ULONG* out_size) {
   require_private();
-  KeySession use = start(token_->fn()->C_DecryptInit, "C_DecryptInit", mechanism);
-  // A failed C_Decrypt ends the operation (PKCS#11 5.2): the session stays usable.
-  return call(token_->fn()->C_Decrypt, use.session().handle(), const_cast<unsigned char*>(data), size, out, out_size);
+  const CK_ULONG room = *out_size;
+  for (int attempt = 1;; ++attempt) {
+    KeySession use = start(token_->fn()->C_DecryptInit, "C_DecryptInit", mechanism);
+    *out_size = room;
+    // A failed C_Decrypt ends the operation (PKCS#11 5.2): the session stays usable.
+    CK_RV rv = call(token_->fn()->C_Decrypt, use.session().handle(), const_cast<unsigned char*>(data), size, out,
+                    out_size);
+    if (retry_on_another_session(use.session(), rv, "C_Decrypt", attempt)) continue;
+    if (session_gone(rv)) stop_on_failure(use.session(), rv, "C_Decrypt");
+    return rv;
+  }
 }
 
 }  // namespace hsmprov

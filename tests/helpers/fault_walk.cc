@@ -9,7 +9,7 @@
 // objects: the session objects on the token after the second run (key
 // copies, ephemeral wrap keys), and sessions: the sessions open then.
 // Usage: hsmprov_fault_walk SHIM OPERATION N CKR_NAME TOKEN_LABEL URI [TARGET_URI]
-//   OPERATION: load | sign | decrypt | genpkey | wrap | fork
+//   OPERATION: load | sign | decrypt | tls-decrypt | genpkey | wrap | fork
 //   N = 0 fails nothing (the count of calls for a walk).
 // Exits 0 when it ran (the test judges the line), 2 on bad usage.
 #include <dlfcn.h>
@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -142,6 +143,30 @@ bool decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
   return ok;
 }
 
+// TLS 1.2 RSA key exchange as libssl asks for it: true only when the
+// premaster sent comes back (implicit rejection answers a failure with
+// random bytes and success, so success alone proves nothing).
+bool tls_decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
+  unsigned char secret[48] = {0x03, 0x03};
+  for (size_t i = 2; i < sizeof secret; ++i) secret[i] = static_cast<unsigned char>(i);
+  unsigned char wrapped[512], plain[512];
+  size_t wrapped_size = sizeof wrapped, plain_size = sizeof plain;
+  EVP_PKEY_CTX* enc = EVP_PKEY_CTX_new_from_pkey(nullptr, pub, "provider=default");
+  bool ok = enc && EVP_PKEY_encrypt_init(enc) == 1 && EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_PADDING) == 1 &&
+            EVP_PKEY_encrypt(enc, wrapped, &wrapped_size, secret, sizeof secret) == 1;
+  EVP_PKEY_CTX_free(enc);
+  unsigned int client_version = 0x0303;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &client_version),
+                         OSSL_PARAM_construct_end()};
+  EVP_PKEY_CTX* dec = ok ? EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr) : nullptr;
+  ok = dec && EVP_PKEY_decrypt_init(dec) == 1 && EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_WITH_TLS_PADDING) == 1 &&
+       EVP_PKEY_CTX_set_params(dec, params) == 1 &&
+       EVP_PKEY_decrypt(dec, plain, &plain_size, wrapped, wrapped_size) == 1 && plain_size == sizeof secret &&
+       std::memcmp(plain, secret, sizeof secret) == 0;
+  EVP_PKEY_CTX_free(dec);
+  return ok;
+}
+
 bool generate(const std::string& uri) {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", "provider=hsmprov");
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("pkcs11_uri", const_cast<char*>(uri.c_str()), 0),
@@ -247,6 +272,8 @@ int main(int argc, char** argv) {
     }
     if (operation == "decrypt")
       run = [&] { return decrypt(key, pub); };
+    else if (operation == "tls-decrypt")
+      run = [&] { return tls_decrypt(key, pub); };
     else
       run = [&] { return sign(key); };
     if (!run()) {

@@ -3,7 +3,8 @@ genpkey, wrap, the re-initialisation after fork, PKC get) is run once per
 PKCS#11 call it makes, that call failed by the test shim with a realistic
 code. Every run: no crash, an error that names the failed call, no session
 object left behind, no session the pool keeps as good when it is not, and
-the next operation succeeds."""
+the next operation succeeds. TLS premaster decryption, which must not tell
+its failures apart, is walked with closed sessions only."""
 import re
 
 import pytest
@@ -27,7 +28,7 @@ def keys(shimmed):
 
 def walk_once(token, operation, n, code):
     args = [WALK, SHIM_MODULE, operation, n, code, token.label, token.uri()]
-    if operation in ("load", "sign", "decrypt", "fork"):
+    if operation in ("load", "sign", "decrypt", "tls-decrypt", "fork"):
         args[-1] = token.uri(object="walk-rsa", type="private")
     if operation == "wrap":
         args.append(token.uri(object="walk-aes", type="secret-key"))
@@ -60,6 +61,31 @@ def test_every_call_of_an_operation_failed_in_turn(keys, operation):
             failures.append(f"{where}: the next {operation} failed:\n{got['stderr']}")
         if got["objects"] > clean["objects"]:
             failures.append(f"{where}: {got['objects']} session objects left, {clean['objects']} without the fault")
+        if got["sessions"] > clean["sessions"] + 1:
+            failures.append(f"{where}: {got['sessions']} sessions open, {clean['sessions']} without the fault")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("code", ["CKR_SESSION_HANDLE_INVALID", "CKR_SESSION_CLOSED"])
+def test_tls_decryption_outlives_a_closed_session(keys, code):
+    # TLS 1.2 RSA key exchange answers a failed C_Decrypt with a random
+    # premaster and no error (implicit rejection: the failure is what an
+    # attacker probes for), so it is not in the walk above. A session the
+    # token closed says nothing about the ciphertext: the decryption runs
+    # once more on another session, and the premaster sent comes back.
+    clean = walk_once(keys, "tls-decrypt", 0, code)
+    assert clean["ok"] and clean["recovered"] and clean["failed"] == "-", clean
+    assert clean["calls"] > 0
+    failures = []
+    for n in range(1, clean["calls"] + 1):
+        got = walk_once(keys, "tls-decrypt", n, code)
+        where = f"call {n} ({got['failed']}) failed with {code}"
+        if got["failed"] == "-":
+            failures.append(f"{where}: the shim failed no call")
+        if not got["ok"]:
+            failures.append(f"{where}: the premaster did not come back:\n{got['stderr']}")
+        if not got["recovered"]:
+            failures.append(f"{where}: the next decryption failed:\n{got['stderr']}")
         if got["sessions"] > clean["sessions"] + 1:
             failures.append(f"{where}: {got['sessions']} sessions open, {clean['sessions']} without the fault")
     assert not failures, "\n".join(failures)
