@@ -179,20 +179,20 @@ void take_core_functions(ProviderCtx& ctx, const OSSL_DISPATCH* in, OSSL_FUNC_co
 }
 
 // The values OpenSSL's core holds for our config section, plus the names of
-// every key in that section so that unknown ones are refused. The values
-// point into OpenSSL's own copy of the config (which hsmprov cannot wipe);
-// ours are wiped with `values`.
+// every other key in that section so that unknown ones are refused. The
+// core's values point into OpenSSL's own copy of the config (which hsmprov
+// cannot wipe); ours are wiped with the ConfigValues that hold them.
 ConfigValues config_values(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params) {
   const char* name = nullptr;
   OSSL_PARAM name_param[] = {OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME, &name, 0), OSSL_PARAM_END};
   core_get_params(handle, name_param);
-  ConfigValues values = read_provider_section(name ? name : HSMPROV_NAME);
+  ConfigValues from_core;
   for (const char* const* key = config_keys(); *key != nullptr; ++key) {
     const char* value = nullptr;
     OSSL_PARAM param[] = {OSSL_PARAM_utf8_ptr(*key, &value, 0), OSSL_PARAM_END};
-    if (core_get_params(handle, param) && value != nullptr) values.set(*key, value);
+    if (core_get_params(handle, param) && value != nullptr) from_core.set(*key, value);
   }
-  return values;
+  return with_unknown_keys(std::move(from_core), read_provider_section(name ? name : HSMPROV_NAME));
 }
 
 }  // namespace

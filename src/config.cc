@@ -12,6 +12,7 @@
 #include "config_scan.h"
 #include "error.h"
 #include "file_bytes.h"
+#include "log.h"
 
 namespace hsmprov {
 namespace {
@@ -110,6 +111,11 @@ ConfigValues::~ConfigValues() {
   for (auto& entry : values_) wipe(entry.second);
 }
 
+const std::string* ConfigValues::find(const std::string& key) const {
+  auto it = values_.find(key);
+  return it == values_.end() ? nullptr : &it->second;
+}
+
 void ConfigValues::set(const std::string& key, std::string_view value) {
   std::string& slot = values_[key];
   wipe(slot);  // a longer value makes assign() reallocate: nothing is left in the old buffer
@@ -172,4 +178,20 @@ ConfigValues read_provider_section(const std::string& provider_name) {
   ERR_pop_to_mark();
   return values;
 }
+
+ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
+  for (const char* const* key = config_keys(); *key != nullptr; ++key) {
+    const std::string* core = from_core.find(*key);
+    const std::string* file = from_file.find(*key);
+    if ((core == nullptr) != (file == nullptr) || (core != nullptr && *core != *file)) {
+      log::write(1, std::string("config: the section OpenSSL loaded differs from the one in the default config file "
+                                "(at '") + *key + "'): its unknown keys cannot be looked for");
+      return from_core;
+    }
+  }
+  for (const auto& [key, value] : from_file)
+    if (!known(key)) from_core.set(key, value);
+  return from_core;
+}
+
 }  // namespace hsmprov

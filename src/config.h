@@ -41,6 +41,8 @@ class ConfigValues {
   ~ConfigValues();
 
   void set(const std::string& key, std::string_view value);
+  // The value of `key`; nullptr when it is not set.
+  const std::string* find(const std::string& key) const;
   Map::const_iterator begin() const { return values_.begin(); }
   Map::const_iterator end() const { return values_.end(); }
   bool empty() const { return values_.empty(); }
@@ -67,5 +69,14 @@ Config parse_config(const ConfigValues& values, const std::string& default_modul
 // on the way, is wiped before it is freed (OpenSSL's NCONF, used for files
 // the quick scan cannot read, keeps internal copies of its own that are not).
 ConfigValues read_provider_section(const std::string& provider_name);
+
+// The section to parse: the values OpenSSL's core gave (`from_core`, the
+// keys hsmprov reads), plus every other key of the section read from the
+// file (`from_file`), so that parse_config refuses it. The file's section
+// counts only when it is the one OpenSSL loaded, that is when each key
+// hsmprov reads has the same value in both: an application may load
+// another file into a library context of its own, which hsmprov cannot
+// know, and then no value of the default file may slip in.
+ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file);
 
 }  // namespace hsmprov

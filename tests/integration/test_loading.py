@@ -58,6 +58,35 @@ def test_unknown_key_stops_loading_and_is_named(softhsm, tmp_path):
     config_refused(softhsm, tmp_path, "pkcs11-modul-path = /x.so", "unknown config key 'pkcs11-modul-path'")
 
 
+def in_a_library_context(token, tmp_path, label, default_extra, default_pin, own_pin, own_extra=""):
+    """An application that loads its own config into a library context,
+    while OPENSSL_CONF names another file with a section of hsmprov's."""
+    token.genpkey(label, "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    default = token.write_config(tmp_path / "default.cnf", extra=default_extra, pin_line=default_pin)
+    own = token.write_config(tmp_path / "own.cnf", extra=own_extra, pin_line=own_pin)
+    helper = BUILD / "tests" / "hsmprov_libctx_config"
+    return run([helper, own, token.uri(object=label, type="private")],
+               dict(token.env, OPENSSL_CONF=str(default)), check=False)
+
+
+def test_own_config_is_not_judged_by_the_default_files_keys(softhsm, tmp_path):
+    # The default file's section has a key hsmprov does not know (so the
+    # default library context refuses hsmprov, loudly); the application's
+    # own section, which OpenSSL loaded into its context, has none.
+    result = in_a_library_context(softhsm, tmp_path, "own-typo", "pkcs11-modul-path = /x.so", default_pin=True,
+                                  own_pin=True, own_extra="pkcs11-module-cache-keys = no")
+    assert result.returncode == 0, error_text(result)
+    assert b"signed" in result.stdout
+
+
+def test_own_config_takes_no_pin_from_the_default_file(softhsm, tmp_path):
+    # Only the default file gives a PIN: the application's section, which
+    # has none, must not sign with it.
+    result = in_a_library_context(softhsm, tmp_path, "own-no-pin", "", default_pin=True, own_pin=False)
+    assert result.returncode != 0, result.stdout
+    assert "PIN" in error_text(result), error_text(result)
+
+
 def test_bad_value_stops_loading_and_is_named(softhsm, tmp_path):
     config_refused(softhsm, tmp_path, "pkcs11-module-cache-keys = sometimes",
                    "config key 'pkcs11-module-cache-keys': 'sometimes' is not yes or no")

@@ -227,6 +227,40 @@ void scan_gives_up_where_the_form_is_not_plain(void**) {
   assert_string_equal(keys_found(nss).c_str(), "(read with NCONF)");
 }
 
+/* The section parsed: the core's values, and the file's other keys only when
+   the file is the one OpenSSL loaded. */
+
+void unknown_keys_of_the_loaded_file_are_refused(void**) {
+  ConfigValues from_file{{"pkcs11-module-path", "/a.so"},
+                         {"pkcs11-module-token-pin", "file:/pin"},
+                         {"activate", "1"},
+                         {"pkcs11-module-tokn-pin", "1234"}};
+  ConfigValues section = hsmprov::with_unknown_keys(
+      {{"pkcs11-module-path", "/a.so"}, {"pkcs11-module-token-pin", "file:/pin"}}, from_file);
+  assert_string_equal(refusal(section).c_str(), "unknown config key 'pkcs11-module-tokn-pin'");
+}
+
+void another_files_section_adds_nothing(void**) {
+  // An application loaded its own config into a library context: the
+  // default file's section (with a typo and a PIN of its own) is not it.
+  ConfigValues from_file{{"pkcs11-module-path", "/a.so"},
+                         {"pkcs11-module-token-pin", "1234"},
+                         {"pkcs11-module-tokn-pin", "1234"}};
+  ConfigValues section = hsmprov::with_unknown_keys({{"pkcs11-module-path", "/b.so"}}, from_file);
+  assert_string_equal(refusal(section).c_str(), "");
+  Config config = hsmprov::parse_config(section, "/proxy.so");
+  assert_string_equal(config.module_path.c_str(), "/b.so");
+  assert_true(config.pin.empty());
+  assert_null(section.find("pkcs11-module-token-pin"));
+}
+
+void a_value_only_the_file_has_is_not_taken(void**) {
+  ConfigValues from_file{{"pkcs11-module-path", "/a.so"}, {"pkcs11-module-token-pin", "1234"}};
+  ConfigValues section = hsmprov::with_unknown_keys({{"pkcs11-module-path", "/a.so"}}, from_file);
+  assert_null(section.find("pkcs11-module-token-pin"));
+  assert_string_equal(section.find("pkcs11-module-path")->c_str(), "/a.so");
+}
+
 }  // namespace
 
 int main() {
@@ -242,6 +276,9 @@ int main() {
       cmocka_unit_test(no_module_at_all_is_refused), cmocka_unit_test(booleans_as_openssl_spells_them),
       cmocka_unit_test(a_literal_pin_goes_into_its_page), cmocka_unit_test(a_pin_file_keeps_only_its_path),
       cmocka_unit_test(wipe_clears_the_whole_buffer),     cmocka_unit_test(config_values_wipe_what_they_replace),
+      cmocka_unit_test(unknown_keys_of_the_loaded_file_are_refused),
+      cmocka_unit_test(another_files_section_adds_nothing),
+      cmocka_unit_test(a_value_only_the_file_has_is_not_taken),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
