@@ -52,6 +52,7 @@ def site():
         cert = base / f"{label}.crt"
         token.openssl("req", "-new", "-x509", "-key", ref, "-subj", "/CN=localhost", "-days", "2", "-out", cert)
         (base / f"{label}.bundle.pem").write_text(cert.read_text() + ref.read_text())
+        (base / f"{label}.reversed.pem").write_text(ref.read_text() + cert.read_text())
         (base / f"{label}.p11prov.pem").write_text(pkcs11_provider_key_file(token.uri(object=label, type="private")))
     subprocess.run(["chgrp", "-R", WORKER_USER, base / "tokens"], check=True)
     subprocess.run(["chmod", "-R", "g+rwX", base / "tokens"], check=True)
@@ -113,8 +114,9 @@ class Server:
     request = b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n"
     reloads = True
 
-    def __init__(self, site, key):
+    def __init__(self, site, key, bundle="bundle"):
         self.site, self.key, self.port = site, key, free_port()
+        self.bundle = site.tmp / f"{key}.{bundle}.pem"  # for servers that take one file
         self.dir = site.tmp
         self.name = type(self).__name__.lower()
         self.pid = None
@@ -169,7 +171,7 @@ http {{
     listen 127.0.0.1:{self.port} ssl;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate {self.dir}/{self.key}.crt;
-    ssl_certificate_key {self.dir}/{self.key}.bundle.pem;
+    ssl_certificate_key {self.bundle};
     location / {{ return 200 "hello from nginx\\n"; }}
   }}
 }}
@@ -261,7 +263,7 @@ defaults
   timeout server 10s
   timeout connect 10s
 frontend hello
-  bind 127.0.0.1:{self.port} ssl crt {self.dir}/{self.key}.bundle.pem
+  bind 127.0.0.1:{self.port} ssl crt {self.bundle}
   http-request return status 200 content-type text/plain string "hello from haproxy"
 """)
         self.log = open(self.file(".log"), "wb")
@@ -379,6 +381,18 @@ def test_server_answers_first_requests_after_start_and_reload(site, kind, key):
             server.reload()
             for protocol, cipher in HANDSHAKES[key]:
                 handshake(server, protocol, cipher, "after reload")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+def test_bundle_with_the_key_reference_before_the_certificate(site, kind):
+    cls, program = SERVERS[kind]
+    need_program(program)
+    server = cls(site, "ec", bundle="reversed")
+    server.start()
+    try:
+        handshake(server, "tls1_3", None, "after start")
     finally:
         server.stop()
 
