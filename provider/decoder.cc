@@ -59,6 +59,11 @@ int does_selection(void*, int selection) {
   return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
 }
 
+// Why the key decoders below failed on this thread's last reference. OpenSSL
+// (3.0 and 3.5) drops the errors of a decoder deeper in the chain, so the
+// first decoder, whose errors it keeps, raises the cause again.
+thread_local std::optional<Error> key_failure;
+
 bool pem_block_we_read(const std::string& label) { return is_key_reference_label(label) || pkc::is_pkcs7_label(label); }
 
 // The first decoder a file meets. A key reference's PEM block goes on as
@@ -81,7 +86,10 @@ int decode_file(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void
         OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, reference.der.data(), reference.der.size()),
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
         OSSL_PARAM_construct_end()};
-    return data_cb(params, data_cbarg);
+    key_failure.reset();
+    if (data_cb(params, data_cbarg)) return 1;
+    if (key_failure) throw Error(*key_failure);
+    return 0;
   });
 }
 
@@ -92,9 +100,14 @@ int decode(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* dat
     WipedReference reference{read_all(ctx->provider, in), std::nullopt};
     reference.uri = decode_key_reference(reference.der);
     if (!reference.uri) return 1;  // not ours: empty handed
-    for (const Found& item : ctx->provider->core->find(Uri::parse(*reference.uri), pin_prompt(pw_cb, pw_cbarg))) {
-      if (item.object_class == CKO_PRIVATE_KEY && item.key->type() == ctx->type)
-        return pass_key_reference(item.key, item.label, data_cb, data_cbarg);
+    try {
+      for (const Found& item : ctx->provider->core->find(Uri::parse(*reference.uri), pin_prompt(pw_cb, pw_cbarg))) {
+        if (item.object_class == CKO_PRIVATE_KEY && item.key->type() == ctx->type)
+          return pass_key_reference(item.key, item.label, data_cb, data_cbarg);
+      }
+    } catch (const Error& e) {
+      key_failure = e;
+      throw;
     }
     return 1;  // a key of another type: that type's decoder answers
   });

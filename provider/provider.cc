@@ -19,9 +19,9 @@
 
 namespace hsmprov {
 
-// Every error also goes to the debug log: OpenSSL's decoder and store
-// machinery (3.0 and 3.5) drop the errors of a decoder that fails (a broken key reference then
-// reads as "unsupported"), and the log is where the cause can still be seen.
+// Every error also goes to the debug log, where it can be seen whatever
+// OpenSSL does with the queue (its decoders drop the errors of all but the
+// first decoder of a chain: decoder.cc raises those again).
 void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...) {
   va_list args;
   if (log::level() >= 1) {

@@ -3,6 +3,7 @@
  * queue; no exception crosses into C. */
 #pragma once
 
+#include <cerrno>
 #include <cstdarg>
 #include <memory>
 #include <new>
@@ -52,9 +53,18 @@ int pass_key_reference(const std::shared_ptr<Key>& key, const std::string& descr
 
 void raise_error(const ProviderCtx* ctx, int reason, const char* format, ...);
 
+// errno as the caller left it, however the call ends: a module that could
+// not be loaded leaves ENOENT behind, and applications such as Python's ssl
+// take a set errno for the cause of a failed call, over OpenSSL's errors.
+struct KeptErrno {
+  int value = errno;
+  ~KeptErrno() { errno = value; }
+};
+
 // Runs `body`; any exception becomes an error entry and `on_error` is returned.
 template <typename R, typename F>
 R guarded(const ProviderCtx* ctx, R on_error, F&& body) noexcept {
+  KeptErrno kept_errno;
   try {
     return body();
   } catch (const Error& e) {

@@ -174,6 +174,38 @@ def test_missing_pin_file_costs_nothing_until_a_private_key_is_used(token, tmp_p
     assert "cannot read the PIN file '/nonexistent/token.pin': No such file or directory" in error_text(used)
 
 
+# Servers take key files, which OpenSSL reads through its decoders; it drops
+# the errors of all but the first decoder of a chain, which raises the cause
+# again. Both ways a server reads a key file: OSSL_STORE (s_server, apps) and
+# PEM_read_bio_PrivateKey (nginx).
+@pytest.mark.parametrize("broken, cause", [
+    ("/nonexistent/libpkcs11.so", "cannot load PKCS#11 module '/nonexistent/libpkcs11.so': /nonexistent/libpkcs11.so: "
+                                  "cannot open shared object file: No such file or directory"),
+    ("/nonexistent/token.pin", "cannot read the PIN file '/nonexistent/token.pin': No such file or directory")])
+def test_key_file_names_the_cause_of_a_broken_section(token, tmp_path, broken, cause):
+    config = token.write_config(tmp_path / "broken.cnf")
+    replaced = token.module if broken.endswith(".so") else str(token.pin_file)
+    config.write_text(config.read_text().replace(replaced, broken))
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    reference = token.tmp / "wide-ec.ref.pem"
+    used = run(["openssl", "pkey", "-in", reference, "-pubout"], env, check=False)
+    assert used.returncode != 0 and cause in error_text(used), error_text(used)
+    if shutil.which("nginx") is None:
+        return
+    cert = tmp_path / "any.crt"  # nginx reads the certificate first; any will do
+    run(["openssl", "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", tmp_path / "any.key", "-subj", "/CN=localhost", "-days", "2", "-out", cert],
+        dict(env, OPENSSL_CONF="/dev/null"))
+    nginx_conf = tmp_path / "nginx.conf"
+    nginx_conf.write_text(f"""error_log {tmp_path}/error.log;
+pid {tmp_path}/nginx.pid;
+events {{}}
+http {{ server {{ listen 127.0.0.1:1 ssl; ssl_certificate {cert}; ssl_certificate_key {reference}; }} }}
+""")
+    checked = run(["nginx", "-t", "-c", nginx_conf], env, check=False)
+    assert checked.returncode != 0 and cause in error_text(checked), error_text(checked)
+
+
 def first_use_as_nobody(token, env):
     """Silent for a program that uses no token key; the first use fails: its error."""
     assert_silent(["openssl", "version"], env, user="nobody")
