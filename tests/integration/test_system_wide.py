@@ -190,12 +190,17 @@ def test_key_file_names_the_cause_of_a_broken_section(token, tmp_path, broken, c
     reference = token.tmp / "wide-ec.ref.pem"
     used = run(["openssl", "pkey", "-in", reference, "-pubout"], env, check=False)
     assert used.returncode != 0 and cause in error_text(used), error_text(used)
-    if shutil.which("nginx") is None:
-        return
-    cert = tmp_path / "any.crt"  # nginx reads the certificate first; any will do
+    cert = tmp_path / "any.crt"  # servers read the certificate first; any will do
     run(["openssl", "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-keyout", tmp_path / "any.key", "-subj", "/CN=localhost", "-days", "2", "-out", cert],
         dict(env, OPENSSL_CONF="/dev/null"))
+    # Python takes a set errno for the cause of a failed call: hsmprov leaves
+    # errno as it found it (a failed dlopen or open set ENOENT).
+    python = run(["/usr/bin/python3", "-c", "import ssl, sys; ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)"
+                  ".load_cert_chain(sys.argv[1], sys.argv[2])", cert, reference], env, check=False)
+    assert python.returncode != 0 and "ssl.SSLError" in error_text(python), error_text(python)
+    if shutil.which("nginx") is None:
+        return
     nginx_conf = tmp_path / "nginx.conf"
     nginx_conf.write_text(f"""error_log {tmp_path}/error.log;
 pid {tmp_path}/nginx.pid;
