@@ -127,20 +127,36 @@ bool sign(EVP_PKEY* key) {
   return ok;
 }
 
-bool decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
-  const unsigned char secret[] = "premaster of 48 bytes, more or less, for a test";
-  unsigned char wrapped[512], plain[512];
-  size_t wrapped_size = sizeof wrapped, plain_size = sizeof plain;
+// `secret` encrypted with PKCS#1 v1.5 padding by OpenSSL's default provider.
+std::vector<unsigned char> encrypted(EVP_PKEY* pub, const unsigned char* secret, size_t size) {
+  std::vector<unsigned char> wrapped(512);
+  size_t wrapped_size = wrapped.size();
   EVP_PKEY_CTX* enc = EVP_PKEY_CTX_new_from_pkey(nullptr, pub, "provider=default");
   bool ok = enc && EVP_PKEY_encrypt_init(enc) == 1 && EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_PADDING) == 1 &&
-            EVP_PKEY_encrypt(enc, wrapped, &wrapped_size, secret, sizeof secret) == 1;
+            EVP_PKEY_encrypt(enc, wrapped.data(), &wrapped_size, secret, size) == 1;
   EVP_PKEY_CTX_free(enc);
-  EVP_PKEY_CTX* dec = ok ? EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr) : nullptr;
-  ok = dec && EVP_PKEY_decrypt_init(dec) == 1 && EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_PADDING) == 1 &&
-       EVP_PKEY_decrypt(dec, plain, &plain_size, wrapped, wrapped_size) == 1 && plain_size == sizeof secret &&
-       std::memcmp(plain, secret, sizeof secret) == 0;
+  wrapped.resize(ok ? wrapped_size : 0);
+  return wrapped;
+}
+
+// Decrypts `wrapped` with the token key in `padding` (and `params`): true
+// only when `secret` comes back.
+bool decrypts_to(EVP_PKEY* key, int padding, const OSSL_PARAM* params, const std::vector<unsigned char>& wrapped,
+                 const unsigned char* secret, size_t size) {
+  unsigned char plain[512];
+  size_t plain_size = sizeof plain;
+  EVP_PKEY_CTX* dec = wrapped.empty() ? nullptr : EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+  bool ok = dec && EVP_PKEY_decrypt_init(dec) == 1 && EVP_PKEY_CTX_set_rsa_padding(dec, padding) == 1 &&
+            (params == nullptr || EVP_PKEY_CTX_set_params(dec, params) == 1) &&
+            EVP_PKEY_decrypt(dec, plain, &plain_size, wrapped.data(), wrapped.size()) == 1 && plain_size == size &&
+            std::memcmp(plain, secret, size) == 0;
   EVP_PKEY_CTX_free(dec);
   return ok;
+}
+
+bool decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
+  const unsigned char secret[] = "premaster of 48 bytes, more or less, for a test";
+  return decrypts_to(key, RSA_PKCS1_PADDING, nullptr, encrypted(pub, secret, sizeof secret), secret, sizeof secret);
 }
 
 // TLS 1.2 RSA key exchange as libssl asks for it: true only when the
@@ -149,22 +165,11 @@ bool decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
 bool tls_decrypt(EVP_PKEY* key, EVP_PKEY* pub) {
   unsigned char secret[48] = {0x03, 0x03};
   for (size_t i = 2; i < sizeof secret; ++i) secret[i] = static_cast<unsigned char>(i);
-  unsigned char wrapped[512], plain[512];
-  size_t wrapped_size = sizeof wrapped, plain_size = sizeof plain;
-  EVP_PKEY_CTX* enc = EVP_PKEY_CTX_new_from_pkey(nullptr, pub, "provider=default");
-  bool ok = enc && EVP_PKEY_encrypt_init(enc) == 1 && EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_PADDING) == 1 &&
-            EVP_PKEY_encrypt(enc, wrapped, &wrapped_size, secret, sizeof secret) == 1;
-  EVP_PKEY_CTX_free(enc);
   unsigned int client_version = 0x0303;
   OSSL_PARAM params[] = {OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &client_version),
                          OSSL_PARAM_construct_end()};
-  EVP_PKEY_CTX* dec = ok ? EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr) : nullptr;
-  ok = dec && EVP_PKEY_decrypt_init(dec) == 1 && EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_WITH_TLS_PADDING) == 1 &&
-       EVP_PKEY_CTX_set_params(dec, params) == 1 &&
-       EVP_PKEY_decrypt(dec, plain, &plain_size, wrapped, wrapped_size) == 1 && plain_size == sizeof secret &&
-       std::memcmp(plain, secret, sizeof secret) == 0;
-  EVP_PKEY_CTX_free(dec);
-  return ok;
+  return decrypts_to(key, RSA_PKCS1_WITH_TLS_PADDING, params, encrypted(pub, secret, sizeof secret), secret,
+                     sizeof secret);
 }
 
 bool generate(const std::string& uri) {

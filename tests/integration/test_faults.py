@@ -43,26 +43,36 @@ def walk_once(token, operation, n, code):
                 stderr=result.stderr.decode(errors="replace"))
 
 
-@pytest.mark.parametrize("operation", ["load", "sign", "decrypt", "genpkey", "wrap", "fork"])
-def test_every_call_of_an_operation_failed_in_turn(keys, operation):
-    clean = walk_once(keys, operation, 0, CODES[0])
+def each_call_failed(token, operation, code_for):
+    """Runs `operation` once per PKCS#11 call it makes, that call failed with
+    code_for(n); yields each run, with where it stands, and the failures
+    every run must be free of."""
+    clean = walk_once(token, operation, 0, code_for(0))
     assert clean["ok"] and clean["recovered"] and clean["failed"] == "-", clean
     assert clean["calls"] > 0
-    failures = []
     for n in range(1, clean["calls"] + 1):
-        code = CODES[n % len(CODES)]
-        got = walk_once(keys, operation, n, code)
+        code = code_for(n)
+        got = walk_once(token, operation, n, code)
         where = f"{operation}: call {n} ({got['failed']}) failed with {code}"
+        failures = []
         if got["failed"] == "-":
             failures.append(f"{where}: the shim failed no call")
-        if not got["named"]:
-            failures.append(f"{where}: the error does not name the call:\n{got['stderr']}")
         if not got["recovered"]:
             failures.append(f"{where}: the next {operation} failed:\n{got['stderr']}")
-        if got["objects"] > clean["objects"]:
-            failures.append(f"{where}: {got['objects']} session objects left, {clean['objects']} without the fault")
         if got["sessions"] > clean["sessions"] + 1:
             failures.append(f"{where}: {got['sessions']} sessions open, {clean['sessions']} without the fault")
+        yield clean, got, where, failures
+
+
+@pytest.mark.parametrize("operation", ["load", "sign", "decrypt", "genpkey", "wrap", "fork"])
+def test_every_call_of_an_operation_failed_in_turn(keys, operation):
+    failures = []
+    for clean, got, where, common in each_call_failed(keys, operation, lambda n: CODES[n % len(CODES)]):
+        failures += common
+        if not got["named"]:
+            failures.append(f"{where}: the error does not name the call:\n{got['stderr']}")
+        if got["objects"] > clean["objects"]:
+            failures.append(f"{where}: {got['objects']} session objects left, {clean['objects']} without the fault")
     assert not failures, "\n".join(failures)
 
 
@@ -73,21 +83,11 @@ def test_tls_decryption_outlives_a_closed_session(keys, code):
     # attacker probes for), so it is not in the walk above. A session the
     # token closed says nothing about the ciphertext: the decryption runs
     # once more on another session, and the premaster sent comes back.
-    clean = walk_once(keys, "tls-decrypt", 0, code)
-    assert clean["ok"] and clean["recovered"] and clean["failed"] == "-", clean
-    assert clean["calls"] > 0
     failures = []
-    for n in range(1, clean["calls"] + 1):
-        got = walk_once(keys, "tls-decrypt", n, code)
-        where = f"call {n} ({got['failed']}) failed with {code}"
-        if got["failed"] == "-":
-            failures.append(f"{where}: the shim failed no call")
+    for _, got, where, common in each_call_failed(keys, "tls-decrypt", lambda n: code):
+        failures += common
         if not got["ok"]:
             failures.append(f"{where}: the premaster did not come back:\n{got['stderr']}")
-        if not got["recovered"]:
-            failures.append(f"{where}: the next decryption failed:\n{got['stderr']}")
-        if got["sessions"] > clean["sessions"] + 1:
-            failures.append(f"{where}: {got['sessions']} sessions open, {clean['sessions']} without the fault")
     assert not failures, "\n".join(failures)
 
 
