@@ -58,12 +58,24 @@ bool Core::fork_pending() const {
 std::vector<Token*> Core::tokens(const Uri& uri) {
   Loaded& loaded = this->loaded();
   reinitialize_if_forked();
-  if (!uri.matches_module(loaded.module.info())) return {};
+  if (!uri.matches_module(loaded.module.info())) no_module_match(loaded.module);
   std::vector<Token*> matching;
   for (Token* token : loaded.directory.present())
     if (uri.matches_token(token->info()) && uri.matches_slot(token->slot(), token->slot_info()))
       matching.push_back(token);
   return matching;
+}
+
+// A URI whose library-* attributes name another module: that, not the
+// token's files, is what is wrong.
+void Core::no_module_match(const Module& module) {
+  const CK_INFO& info = module.info();
+  fail(HSMPROV_R_NOT_FOUND, "the pkcs11: URI's library attributes do not match module '" + module.path() +
+                                "' (library-manufacturer=" + trimmed(info.manufacturerID, sizeof info.manufacturerID) +
+                                ", library-description=" +
+                                trimmed(info.libraryDescription, sizeof info.libraryDescription) +
+                                ", library-version=" + std::to_string(info.libraryVersion.major) + "." +
+                                std::to_string(info.libraryVersion.minor) + ")");
 }
 
 void Core::no_token(const std::string& what) {

@@ -45,7 +45,8 @@ class Core {
   // Objects the URI selects, private keys first, then public keys, then
   // certificates. Logs in when private keys are wanted.
   std::vector<Found> find(const Uri& uri, const PinPrompt& prompt);
-  // Present tokens the URI selects.
+  // Present tokens the URI selects; throws when its library-* attributes
+  // do not match the module.
   std::vector<Token*> tokens(const Uri& uri);
   // Throws `what` ("... no token matches ...") with what the module shows
   // this process, so a user can tell a wrong URI from an unreadable token.
@@ -60,6 +61,7 @@ class Core {
   unsigned generation() const { return generation_; }
 
  private:
+  [[noreturn]] static void no_module_match(const Module& module);
   struct Loaded {
     Loaded(const Config& config) : module(config.module_path, config.init_args) {}
     Module module;

@@ -82,6 +82,14 @@ def test_no_such_token(token):
                "1 uninitialised token", "check that this user can read it")
 
 
+def test_uri_for_another_module_says_so(token):
+    # Not "check that this user can read the token": the URI names another module.
+    result = token.openssl("req", "-new", "-key", "pkcs11:library-manufacturer=Nobody;object=k;type=private",
+                           "-subj", "/CN=x", check=False)
+    fails_with(result, "the pkcs11: URI's library attributes do not match module", "library-manufacturer=SoftHSM",
+               "library-version=2.")
+
+
 def test_mechanism_the_token_refuses(token):
     """SoftHSM 2.6 decrypts OAEP with SHA-1 only."""
     public = token.tmp / "err-rsa.pub"
