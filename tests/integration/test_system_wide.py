@@ -236,22 +236,11 @@ def test_token_directory_unreadable_for_the_user_is_silent_then_named(token, rea
             "does), check that this user can read its config and token directory") in first_use_as_nobody(token, env)
 
 
-# The layout of Debian's stock /etc/ssl/openssl.cnf as far as providers go
-# (its other sections left out), and the one line the README adds to it.
-STOCK_OPENSSL_CNF = """HOME = .
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-ssl_conf = ssl_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-# activate = 1
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-CipherString = DEFAULT:@SECLEVEL=2
-"""
+def stock_openssl_cnf() -> str:
+    """This system's own openssl.cnf, as its distribution installs it
+    (Debian 12's or 13's): the file the README adds one line to."""
+    out = subprocess.run(["openssl", "version", "-d"], capture_output=True, text=True, check=True).stdout
+    return (Path(out.split('"')[1]) / "openssl.cnf").read_text()
 
 
 def system_wide_env(token, tmp_path, extra=""):
@@ -271,7 +260,7 @@ pkcs11-module-token-pin = file:{token.pin_file}
 activate = 1
 """)
     main = tmp_path / "openssl.cnf"
-    main.write_text(STOCK_OPENSSL_CNF + f".include {included}\n")
+    main.write_text(stock_openssl_cnf() + f"\n.include {included}\n")
     return dict(token.env, OPENSSL_CONF=str(main))
 
 
