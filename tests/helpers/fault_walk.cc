@@ -116,17 +116,6 @@ EVP_PKEY* kms_wrapping_key() {
   return pub;
 }
 
-bool sign(EVP_PKEY* key) {
-  unsigned char sig[1024];
-  size_t size = sizeof sig;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const unsigned char message[] = "fault walk";
-  bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
-            EVP_DigestSign(ctx, sig, &size, message, sizeof message) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
-}
-
 // `secret` encrypted with PKCS#1 v1.5 padding by OpenSSL's default provider.
 std::vector<unsigned char> encrypted(EVP_PKEY* pub, const unsigned char* secret, size_t size) {
   std::vector<unsigned char> wrapped(512);
@@ -280,7 +269,7 @@ int main(int argc, char** argv) {
     else if (operation == "tls-decrypt")
       run = [&] { return tls_decrypt(key, pub); };
     else
-      run = [&] { return sign(key); };
+      run = [&] { return signs_once(key); };
     if (!run()) {
       std::fprintf(stderr, "the unfaulted %s failed:\n%s", operation.c_str(), queued_errors().c_str());
       return 1;

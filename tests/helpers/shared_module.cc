@@ -13,21 +13,6 @@
 #include "helpers/key_by_uri.h"
 #include "helpers/raw_token.h"
 
-namespace {
-
-bool sign_once(OSSL_LIB_CTX* libctx, EVP_PKEY* key) {
-  unsigned char sig[1024];
-  size_t size = sizeof sig;
-  const unsigned char message[] = "shared module";
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", libctx, nullptr, key, nullptr) == 1 &&
-            EVP_DigestSign(ctx, sig, &size, message, sizeof message) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   const char* pin = std::getenv("HSMPROV_TEST_PIN");
   if (argc != 5 || pin == nullptr) {
@@ -41,7 +26,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   EVP_PKEY* key = load_private_key(argv[4], libctx);
-  bool signed_ok = key != nullptr && sign_once(libctx, key);
+  bool signed_ok = key != nullptr && signs_once(key, libctx);
   if (!signed_ok) ERR_print_errors_fp(stderr);
   EVP_PKEY_free(key);
   OSSL_LIB_CTX_free(libctx);  // unloads hsmprov: it must leave the module to us
