@@ -99,6 +99,24 @@ def test_token_tools_work_with_hsmprov_in_the_config(token, tool):
     assert "test token" in out.stdout.decode() or tool[0] == "pkcs11-tool"
 
 
+def test_module_is_not_entered_again_from_its_own_initialisation(shimmed, tmp_path):
+    # The test shim loads the config into a library context of its own from
+    # inside C_Initialize, as SoftHSM does; that config loads hsmprov early,
+    # which must refuse to call C_Initialize again from there.
+    shimmed.genpkey("reentry-ec", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    config = shimmed.write_config(tmp_path / "early.cnf", extra="pkcs11-module-load-behavior = early")
+    trace, result = tmp_path / "trace", tmp_path / "result"
+    env = dict(shimmed.env, OPENSSL_CONF=str(config), HSMPROV_SHIM_CONFIG_ON_INIT=str(config),
+               HSMPROV_SHIM_CONFIG_RESULT=str(result), HSMPROV_SHIM_TRACE=str(trace))
+    out = run(["openssl", "pkey", "-in", shimmed.uri(object="reentry-ec", type="private"), "-pubout"], env,
+              timeout=60)
+    assert out.stdout.decode().startswith("-----BEGIN PUBLIC KEY-----")
+    assert trace.read_text().splitlines().count("C_Initialize") == 1
+    assert result.read_text() == "hsmprov is not up\n"
+    assert ("hsmprov: the provider is not loaded: the PKCS#11 module called back into hsmprov from its own "
+            "C_Initialize") in error_text(out)
+
+
 def test_pkcs11_tool_lists_the_keys_with_hsmprov_in_the_config(token):
     out = run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", token.label, "--login", "--pin",
                token.pin, "--list-objects", "--type", "privkey"], token.env)

@@ -16,7 +16,11 @@
 //   built from the test chain in HSMPROV_SHIM_PKC_DIR;
 // - a watch on stale sessions: closing a session, or destroying an object
 //   through one, that was opened before the last C_Initialize (a parent's,
-//   in a forked child) is refused and written to HSMPROV_SHIM_MISUSE.
+//   in a forked child) is refused and written to HSMPROV_SHIM_MISUSE;
+// - a module built on OpenSSL: with HSMPROV_SHIM_CONFIG_ON_INIT naming an
+//   OpenSSL config file, C_Initialize first loads it into a library context
+//   of its own, as SoftHSM loads OpenSSL's config inside its C_Initialize,
+//   and appends to HSMPROV_SHIM_CONFIG_RESULT whether hsmprov came up there.
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -29,6 +33,9 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include <openssl/crypto.h>
+#include <openssl/provider.h>
 
 #include "pkcs11/ckr_names.h"
 #include "shim/luna_pkc.h"
@@ -109,9 +116,28 @@ CK_RV injected(const char* function) {
     return target->name args;                 \
   }
 
+// Loads HSMPROV_SHIM_CONFIG_ON_INIT, if set, into a library context of its
+// own; once per thread at a time (a provider that calls C_Initialize again
+// from there would otherwise come back here without end).
+void load_config_as_module_built_on_openssl() {
+  static thread_local bool loading = false;
+  const char* config = std::getenv("HSMPROV_SHIM_CONFIG_ON_INIT");
+  if (config == nullptr || loading) return;
+  loading = true;
+  OSSL_LIB_CTX* libctx = OSSL_LIB_CTX_new();
+  // OpenSSL 3.0 loads a config whose provider fails to start: ask for it.
+  bool up = libctx != nullptr && OSSL_LIB_CTX_load_config(libctx, config) == 1 &&
+            OSSL_PROVIDER_available(libctx, "hsmprov") == 1;
+  OSSL_LIB_CTX_free(libctx);
+  loading = false;
+  if (const char* result = std::getenv("HSMPROV_SHIM_CONFIG_RESULT"))
+    std::ofstream(result, std::ios::app) << (up ? "hsmprov is up" : "hsmprov is not up") << "\n";
+}
+
 CK_RV shim_C_Initialize(CK_VOID_PTR args) {
   CK_RV rv = injected("C_Initialize");
   if (rv != CKR_OK) return rv;
+  load_config_as_module_built_on_openssl();
   rv = target->C_Initialize(args);
   std::lock_guard<std::mutex> lock(sessions_mutex);
   if (rv == CKR_OK) {
