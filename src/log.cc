@@ -1,12 +1,18 @@
 // Debug log: parsed once from HSMPROV_DEBUG, appends lines to stderr or a file.
 #include "log.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace hsmprov::log {
 namespace {
+
+// A setting the log cannot follow is said on stderr: a debug log that stays
+// silent because of a typo would mislead whoever is debugging.
+void complain(const std::string& what) { std::fprintf(stderr, "hsmprov: HSMPROV_DEBUG: %s\n", what.c_str()); }
 
 struct Sink {
   int level = 0;
@@ -19,13 +25,27 @@ struct Sink {
     for (size_t start = 0; start <= items.size();) {
       size_t end = items.find(',', start);
       if (end == std::string::npos) end = items.size();
-      std::string item = items.substr(start, end - start);
-      if (item.rfind("level:", 0) == 0) level = std::atoi(item.c_str() + 6);
-      if (item.rfind("file:", 0) == 0) {
-        FILE* f = std::fopen(item.c_str() + 5, "a");
-        if (f != nullptr) out = f;
-      }
+      take(items.substr(start, end - start));
       start = end + 1;
+    }
+  }
+
+  void take(const std::string& item) {
+    if (item.rfind("level:", 0) == 0) {
+      const char* digits = item.c_str() + 6;
+      char* rest = nullptr;
+      long value = std::strtol(digits, &rest, 10);
+      if (rest == digits || *rest != '\0' || value < 0 || value > 2)
+        return complain("'" + item + "': the level is 0, 1 or 2; not logging");
+      level = static_cast<int>(value);
+    } else if (item.rfind("file:", 0) == 0) {
+      // "e": close-on-exec, so that a program the process runs gets no copy.
+      FILE* f = std::fopen(item.c_str() + 5, "ae");
+      if (f == nullptr) return complain("cannot append to '" + item.substr(5) + "': " + std::strerror(errno) +
+                                        "; logging to stderr");
+      out = f;
+    } else if (!item.empty()) {
+      complain("'" + item + "' is neither level:N nor file:PATH; ignored");
     }
   }
 };

@@ -178,3 +178,18 @@ def test_token_gone_before_use(shim):
     finally:
         shim.faults.write_text("")
     fails_with(result, "token 'shim token': C_OpenSession: CKR_TOKEN_NOT_PRESENT")
+
+
+@pytest.mark.parametrize("setting, complaint", [
+    ("1", "HSMPROV_DEBUG: '1' is neither level:N nor file:PATH; ignored"),
+    ("level:x", "HSMPROV_DEBUG: 'level:x': the level is 0, 1 or 2; not logging"),
+    ("level:1,file:/nonexistent/hsmprov.log",
+     "HSMPROV_DEBUG: cannot append to '/nonexistent/hsmprov.log': No such file or directory; logging to stderr"),
+])
+def test_debug_setting_that_cannot_be_followed_is_said(token, setting, complaint):
+    result = token.openssl("pkey", "-in", token.uri(object="err-rsa", type="private"), "-pubout",
+                           env=dict(token.env, HSMPROV_DEBUG=setting))
+    assert b"BEGIN PUBLIC KEY" in result.stdout
+    assert complaint in error_text(result)
+    if setting.startswith("level:1"):  # the log goes on, to stderr
+        assert "hsmprov: loading PKCS#11 module" in error_text(result)

@@ -399,6 +399,25 @@ def test_bundle_with_the_key_reference_before_the_certificate(site, kind):
         server.stop()
 
 
+def test_workers_log_to_the_debug_file_the_master_opened(site):
+    # The file is root's alone: the worker could not open it, only write to
+    # the copy it inherits from the master.
+    need_program("nginx")
+    log = site.tmp / "nginx-debug.log"
+    log.write_text("")
+    log.chmod(0o600)
+    saved = site.env["HSMPROV_DEBUG"]
+    site.env["HSMPROV_DEBUG"] = f"level:1,file:{log}"
+    server = Nginx(site, "ec")
+    try:
+        server.start()
+        handshake(server, "tls1_3", None, "after start")
+    finally:
+        server.stop()
+        site.env["HSMPROV_DEBUG"] = saved
+    assert "hsmprov: fork detected: initialising" in log.read_text()
+
+
 @pytest.fixture
 def nginx_without_token_access(site):
     """The worker's group keeps the token directory but loses the token in
