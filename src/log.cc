@@ -36,7 +36,7 @@ struct Sink {
       char* rest = nullptr;
       long value = std::strtol(digits, &rest, 10);
       if (rest == digits || *rest != '\0' || value < 0 || value > 2)
-        return complain("'" + item + "': the level is 0, 1 or 2; not logging");
+        return complain("'" + item + "': the level is 0, 1 or 2; ignored");
       level = static_cast<int>(value);
     } else if (item.rfind("file:", 0) == 0) {
       // "e": close-on-exec, so that a program the process runs gets no copy.

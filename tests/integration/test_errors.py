@@ -182,7 +182,7 @@ def test_token_gone_before_use(shim):
 
 @pytest.mark.parametrize("setting, complaint", [
     ("1", "HSMPROV_DEBUG: '1' is neither level:N nor file:PATH; ignored"),
-    ("level:x", "HSMPROV_DEBUG: 'level:x': the level is 0, 1 or 2; not logging"),
+    ("level:x", "HSMPROV_DEBUG: 'level:x': the level is 0, 1 or 2; ignored"),
     ("level:1,file:/nonexistent/hsmprov.log",
      "HSMPROV_DEBUG: cannot append to '/nonexistent/hsmprov.log': No such file or directory; logging to stderr"),
 ])
