@@ -64,6 +64,48 @@ int does_selection(void*, int selection) {
 // first decoder, whose errors it keeps, raises the cause again.
 thread_local std::optional<Error> key_failure;
 
+// OpenSSL hands one reference to each key type's decoder in turn (RSA, EC,
+// Ed25519): the token is searched once, by the first, and the others take
+// its answer (or its failure) while the file decoder that started them runs.
+struct ReferenceLookup {
+  bool done = false;
+  std::string uri;  // may hold a pin-value: wiped with the scope
+  std::vector<Found> found;
+  std::optional<Error> failure;
+};
+thread_local ReferenceLookup* shared_lookup = nullptr;
+
+class LookupScope {
+ public:
+  LookupScope() : outer_(shared_lookup) { shared_lookup = &lookup_; }
+  ~LookupScope() {
+    shared_lookup = outer_;
+    wipe(lookup_.uri);
+  }
+  LookupScope(const LookupScope&) = delete;
+  LookupScope& operator=(const LookupScope&) = delete;
+
+ private:
+  ReferenceLookup lookup_;
+  ReferenceLookup* outer_;
+};
+
+std::vector<Found> found_once(ProviderCtx* provider, const std::string& uri, const PinPrompt& prompt) {
+  ReferenceLookup* lookup = shared_lookup;
+  if (lookup == nullptr) return provider->core->find(Uri::parse(uri), prompt);  // DER given to a key decoder directly
+  if (!lookup->done || lookup->uri != uri) {
+    wipe(lookup->uri);
+    *lookup = ReferenceLookup{true, uri, {}, std::nullopt};
+    try {
+      lookup->found = provider->core->find(Uri::parse(uri), prompt);
+    } catch (const Error& e) {
+      lookup->failure = e;
+    }
+  }
+  if (lookup->failure) throw Error(*lookup->failure);
+  return lookup->found;
+}
+
 bool pem_block_we_read(const std::string& label) { return is_key_reference_label(label) || pkc::is_pkcs7_label(label); }
 
 // The first decoder a file meets. A key reference's PEM block goes on as
@@ -87,6 +129,7 @@ int decode_file(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void
         OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
         OSSL_PARAM_construct_end()};
     key_failure.reset();
+    LookupScope lookup;
     if (data_cb(params, data_cbarg)) return 1;
     if (key_failure) throw Error(*key_failure);
     return 0;
@@ -101,7 +144,7 @@ int decode(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* dat
     reference.uri = decode_key_reference(reference.der);
     if (!reference.uri) return 1;  // not ours: empty handed
     try {
-      for (const Found& item : ctx->provider->core->find(Uri::parse(*reference.uri), pin_prompt(pw_cb, pw_cbarg))) {
+      for (const Found& item : found_once(ctx->provider, *reference.uri, pin_prompt(pw_cb, pw_cbarg))) {
         if (item.object_class == CKO_PRIVATE_KEY && item.key->type() == ctx->type)
           return pass_key_reference(item.key, item.label, data_cb, data_cbarg);
       }

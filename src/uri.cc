@@ -35,6 +35,7 @@ struct P11Kit {
   decltype(&p11_kit_uri_match_slot_info) match_slot_info;
   decltype(&p11_kit_uri_match_module_info) match_module_info;
   decltype(&p11_kit_uri_get_slot_id) get_slot_id;
+  decltype(&p11_kit_uri_get_slot_info) get_slot_info;
   decltype(&p11_kit_uri_get_token_info) get_token_info;
   decltype(&p11_kit_uri_get_pin_value) get_pin_value;
   decltype(&p11_kit_uri_set_pin_value) set_pin_value;
@@ -64,6 +65,7 @@ P11Kit load_p11kit() {
   bind(library, "p11_kit_uri_match_slot_info", api.match_slot_info, missing);
   bind(library, "p11_kit_uri_match_module_info", api.match_module_info, missing);
   bind(library, "p11_kit_uri_get_slot_id", api.get_slot_id, missing);
+  bind(library, "p11_kit_uri_get_slot_info", api.get_slot_info, missing);
   bind(library, "p11_kit_uri_get_token_info", api.get_token_info, missing);
   bind(library, "p11_kit_uri_get_pin_value", api.get_pin_value, missing);
   bind(library, "p11_kit_uri_set_pin_value", api.set_pin_value, missing);
@@ -223,9 +225,13 @@ bool Uri::matches_token(const CK_TOKEN_INFO& token) const {
   return p11kit().match_token_info(uri_.get(), &token) == 1;
 }
 
-bool Uri::matches_slot(CK_SLOT_ID id, const CK_SLOT_INFO& slot) const {
+bool Uri::matches_slot(CK_SLOT_ID id, const std::function<CK_SLOT_INFO()>& slot_info) const {
   CK_SLOT_ID wanted = p11kit().get_slot_id(uri_.get());
   if (wanted != static_cast<CK_SLOT_ID>(-1) && wanted != id) return false;
+  // p11-kit leaves the fields a URI does not give zeroed.
+  const CK_SLOT_INFO* named = p11kit().get_slot_info(uri_.get());
+  if (named == nullptr || (named->slotDescription[0] == 0 && named->manufacturerID[0] == 0)) return true;
+  CK_SLOT_INFO slot = slot_info();
   return p11kit().match_slot_info(uri_.get(), &slot) == 1;
 }
 

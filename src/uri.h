@@ -3,6 +3,7 @@
 // PIN attributes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,7 +31,9 @@ class Uri {
   static Uri parse(const std::string& text);  // refuses a NUL inside
 
   bool matches_token(const CK_TOKEN_INFO& token) const;
-  bool matches_slot(CK_SLOT_ID id, const CK_SLOT_INFO& slot) const;
+  // The slot's info is asked for (a PKCS#11 call) only when the URI names
+  // slot-description or slot-manufacturer.
+  bool matches_slot(CK_SLOT_ID id, const std::function<CK_SLOT_INFO()>& slot_info) const;
   bool matches_module(const CK_INFO& module) const;
 
   // CKA_CLASS (type=), CKA_LABEL (object=), CKA_ID (id=), as given.

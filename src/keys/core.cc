@@ -42,12 +42,55 @@ Core::Loaded& Core::loaded() {
 void Core::reinitialize_if_forked() {
   Loaded* loaded = loaded_.made();
   if (loaded == nullptr || !loaded->module.forked()) return;  // the common case, without a lock
-  std::lock_guard<std::mutex> lock(fork_mutex_);
+  std::lock_guard<std::mutex> lock(state_mutex_);
   if (!loaded->module.forked()) return;  // another thread did it meanwhile
   loaded->module.reinitialize_after_fork();
-  loaded->directory.rebind_after_fork();
+  loaded->directory.rebind("after fork", "; check that this user can read the token (for SoftHSM: its token "
+                                          "directory and files)");
   ++generation_;
   loaded->module.fork_handled();  // last: other threads wait on the lock until now
+}
+
+// A session opens (and the login holds) on `token`: the module reaches its
+// service. False when it fails as a service that is gone does.
+bool Core::sessions_open(Token& token) {
+  try {
+    Session probe = token.session();
+    return true;
+  } catch (const Pkcs11Error& e) {
+    if (!service_lost(e.rv())) throw;
+    return false;
+  }
+}
+
+void Core::recover(Token* token, unsigned generation, const Pkcs11Error& failure) {
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  Loaded* loaded = loaded_.made();
+  if (loaded == nullptr || generation_ != generation) return;  // another thread recovered meanwhile
+  log::write(1, std::string(failure.what()) + ": the token service went away or restarted: new sessions, a new "
+                                              "login, keys found again");
+  loaded->directory.drop_sessions();
+  ++generation_;
+  if (token != nullptr && !token->lost() && sessions_open(*token)) return;
+  try {
+    reach_again(*loaded, token);
+  } catch (const Pkcs11Error& e) {
+    std::string still = std::string(e.what()) == failure.what()
+                            ? "; so it is still after hsmprov initialised the module again"
+                            : "; hsmprov initialised the module again and cannot reach the token: " + std::string(e.what());
+    throw Pkcs11Error(e.rv(), std::string(failure.what()) + still + "; the next operation tries again");
+  }
+}
+
+// Sessions cannot be opened: the module is initialised again (a client of a
+// network HSM may hold a dead connection until then) and the tokens looked
+// for in their slots.
+void Core::reach_again(Loaded& loaded, Token* token) {
+  loaded.module.reinitialize();
+  loaded.directory.rebind("after the module was initialised again",
+                          "; a network HSM's service may be down or unreachable");
+  ++generation_;
+  if (token != nullptr) token->session();
 }
 
 bool Core::fork_pending() const {
@@ -61,7 +104,7 @@ std::vector<Token*> Core::tokens(const Uri& uri) {
   if (!uri.matches_module(loaded.module.info())) no_module_match(loaded.module);
   std::vector<Token*> matching;
   for (Token* token : loaded.directory.present())
-    if (uri.matches_token(token->info()) && uri.matches_slot(token->slot(), token->slot_info()))
+    if (uri.matches_token(token->info()) && uri.matches_slot(token->slot(), [token] { return token->slot_info(); }))
       matching.push_back(token);
   return matching;
 }
@@ -98,33 +141,15 @@ void Core::log_in(Token& token, const Uri& uri, const PinPrompt& prompt) {
 }
 
 std::vector<Found> Core::find_on(Token& token, const Uri& uri) {
-  std::vector<Found> found;
   Session session = token.session();
-  for (CK_OBJECT_CLASS object_class : classes_wanted(uri)) {
-    std::vector<Attribute> query = uri.object_attributes();
-    if (!uri.object_class()) query.push_back(ulong_attribute(CKA_CLASS, object_class));
-    for (CK_OBJECT_HANDLE object : find_objects(token, session, as_template(query))) {
-      Bytes label = read_attribute(token, session, object, CKA_LABEL).value_or(Bytes());
-      Found item{object_class, nullptr, {}, std::string(label.begin(), label.end())};
-      if (object_class == CKO_CERTIFICATE) {
-        if (read_ulong(token, session, object, CKA_CERTIFICATE_TYPE) != CKC_X_509) continue;
-        item.certificate = read_attribute(token, session, object, CKA_VALUE).value_or(Bytes());
-      } else if (object_class == CKO_PRIVATE_KEY || object_class == CKO_PUBLIC_KEY) {
-        item.key = Key::from_token(*this, token, session, object);
-        if (!item.key) {
-          log::write(1, token.where() + ", object '" + item.label + "': key type not supported, skipped");
-          continue;
-        }
-      } else {
-        continue;  // data objects and secret keys have no OpenSSL store type
-      }
-      found.push_back(std::move(item));
-    }
-  }
-  return found;
+  return find_usable(*this, token, session, uri.object_attributes(), classes_wanted(uri));
 }
 
 std::vector<Found> Core::find(const Uri& uri, const PinPrompt& prompt) {
+  return with_recovery(nullptr, Retry::once, [&] { return find_once(uri, prompt); });
+}
+
+std::vector<Found> Core::find_once(const Uri& uri, const PinPrompt& prompt) {
   std::vector<Token*> selected = tokens(uri);
   if (selected.empty()) no_token("no token matches the pkcs11: URI");
   auto wanted = classes_wanted(uri);

@@ -1,7 +1,9 @@
 // The provider's core state: the config, and made only on first use the
 // software library context and the PKCS#11 module with its tokens. Loading
 // the provider makes no PKCS#11 call, so a program that never touches a
-// token key never loads the module.
+// token key never loads the module. It also recovers from a token service
+// that went away (a network HSM's restart, failover or dropped
+// connection): see recover().
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include "config.h"
 #include "keys/key.h"
 #include "keys/software.h"
+#include "keys/token_objects.h"
 #include "lazy.h"
 #include "pin.h"
 #include "pkcs11/module.h"
@@ -26,12 +29,11 @@ namespace hsmprov {
 // when there is no way to ask.
 using PinPrompt = std::function<std::optional<Pin>(const std::string& token_where)>;
 
-struct Found {
-  CK_OBJECT_CLASS object_class;
-  std::shared_ptr<Key> key;  // private and public keys
-  Bytes certificate;         // DER, for certificates
-  std::string label;
-};
+// Whether an operation that failed because the token service went away
+// is run once more after recovery: only those that change nothing on the
+// token (signing, decrypting, reading); one that creates objects may have
+// done so before the failure.
+enum class Retry { once, never };
 
 class Core {
  public:
@@ -58,7 +60,23 @@ class Core {
   void reinitialize_if_forked();
   // Forked, and the module not yet started again: handles are the parent's.
   bool fork_pending() const;
+  // Changes whenever every session and object handle from before is void
+  // (fork, recovery): keys find their objects again.
   unsigned generation() const { return generation_; }
+
+  // After `failure`, seen by an operation that began at `generation`:
+  // every session is dropped, new ones are opened on `token` (logging in
+  // again), and the module is initialised again when they cannot be (or
+  // when no token is named). Keys find their objects again, by identity,
+  // on their next use. Several threads that failed at once recover once:
+  // the later ones find it done. Throws, naming the token and both
+  // failures, when the token cannot be reached; the next operation tries
+  // again (there is no loop).
+  void recover(Token* token, unsigned generation, const Pkcs11Error& failure);
+  // Runs `operation`; when the token service went away meanwhile, recovers
+  // and runs it once more (Retry::once) or throws the failure (Retry::never).
+  template <typename Operation>
+  auto with_recovery(Token* token, Retry retry, Operation&& operation) -> decltype(operation());
 
  private:
   [[noreturn]] static void no_module_match(const Module& module);
@@ -68,13 +86,32 @@ class Core {
     TokenDirectory directory{module};
   };
   Loaded& loaded();
+  std::vector<Found> find_once(const Uri& uri, const PinPrompt& prompt);
   std::vector<Found> find_on(Token& token, const Uri& uri);
+  bool sessions_open(Token& token);
+  void reach_again(Loaded& loaded, Token* token);
 
   Config config_;
   Lazy<Software> software_;
   Lazy<Loaded> loaded_;
-  std::mutex fork_mutex_;
+  std::mutex state_mutex_;  // one fork re-initialisation or recovery at a time
   std::atomic<unsigned> generation_{0};
 };
+
+template <typename Operation>
+auto Core::with_recovery(Token* token, Retry retry, Operation&& operation) -> decltype(operation()) {
+  unsigned seen = generation();
+  try {
+    return operation();
+  } catch (const Pkcs11Error& failure) {
+    if (!service_lost(failure.rv())) throw;
+    recover(token, seen, failure);
+    if (retry == Retry::never)
+      throw Pkcs11Error(failure.rv(), std::string(failure.what()) +
+                                          "; the token service went away and hsmprov reached it again, but does not "
+                                          "repeat an operation that may have changed the token: run it again");
+  }
+  return operation();
+}
 
 }  // namespace hsmprov

@@ -1,6 +1,10 @@
 // A key object on a token (private or public), or a public key that exists
 // only in software. Private key material never leaves the token: the object
-// is used by handle and only its public half is copied out.
+// is used by handle and only its public half is copied out. After a fork or
+// a recovery of the token service its handle is void, and the object is
+// found again by its identity: its class, CKA_ID and label, and its public
+// key, which must be the one this key has (another key that took the label
+// is never used).
 #pragma once
 
 #include <atomic>
@@ -12,6 +16,7 @@
 
 #include "handles.h"
 #include "keys/session_copies.h"
+#include "pkcs11/attributes.h"
 #include "pkcs11/objects.h"
 #include "uri.h"
 
@@ -24,8 +29,10 @@ const char* key_type_name(KeyType type);  // OpenSSL's name: RSA, EC, ED25519
 
 class Key {
  public:
-  // nullptr for key types this provider does not handle.
-  static std::shared_ptr<Key> from_token(Core& core, Token& token, Session& session, CK_OBJECT_HANDLE object);
+  // The token object `object` with the attributes read of it and its
+  // public half (token_objects.h reads both).
+  static std::shared_ptr<Key> from_token(Core& core, Token& token, CK_OBJECT_HANDLE object, KeyType type,
+                                         const Attributes& attributes, EvpPkeyPtr public_key);
   static std::shared_ptr<Key> from_public(KeyType type, EvpPkeyPtr public_key);
   ~Key();
   Key(const Key&) = delete;
@@ -64,7 +71,6 @@ class Key {
   // a CKA_ALWAYS_AUTHENTICATE key.
   KeySession start(InitFn init, const char* init_name, CK_MECHANISM& mechanism);
   void stop_on_failure(Session& session, CK_RV rv, const char* function);
-  bool retry_on_another_session(Session& session, CK_RV rv, const char* function, int attempt);
   void require_private() const;
   CK_OBJECT_HANDLE handle_for_use();
   CK_OBJECT_HANDLE current_object(unsigned generation);

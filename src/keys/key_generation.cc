@@ -72,13 +72,10 @@ Bytes curve_parameters(const std::string& curve) {
   return der;
 }
 
-std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinPrompt& prompt) {
-  if (spec.uri.empty())
-    fail(HSMPROV_R_INVALID_ARGUMENT, "key generation needs -pkeyopt pkcs11_uri:'pkcs11:token=...;object=NAME'");
-  Uri uri = Uri::parse(spec.uri);
-  const Attribute* label = find_attribute(uri, CKA_LABEL);
-  if (label == nullptr || label->value.empty())
-    fail(HSMPROV_R_INVALID_ARGUMENT, "key generation: the pkcs11: URI must name the new key with object=");
+namespace {
+
+std::shared_ptr<Key> generate_on_token(Core& core, const KeySpec& spec, const Uri& uri, const Attribute* label,
+                                       const PinPrompt& prompt) {
   Token& token = only_token(core, uri);
   CK_MECHANISM mechanism{generation_mechanism(spec.type), nullptr, 0};
   if (!token.has_mechanism(mechanism.mechanism))
@@ -123,11 +120,25 @@ std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinProm
                                         private_template.data(), private_template.size(), &public_key, &private_key),
           "C_GenerateKeyPair", token.where() + ", new key '" + name + "'");
   try {
-    return Key::from_token(core, token, session, private_key);
+    return new_pair_key(core, token, session, private_key, public_key);
   } catch (...) {
     remove_new_pair(token, {public_key, private_key});
     throw;
   }
+}
+
+}  // namespace
+
+std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinPrompt& prompt) {
+  if (spec.uri.empty())
+    fail(HSMPROV_R_INVALID_ARGUMENT, "key generation needs -pkeyopt pkcs11_uri:'pkcs11:token=...;object=NAME'");
+  Uri uri = Uri::parse(spec.uri);
+  const Attribute* label = find_attribute(uri, CKA_LABEL);
+  if (label == nullptr || label->value.empty())
+    fail(HSMPROV_R_INVALID_ARGUMENT, "key generation: the pkcs11: URI must name the new key with object=");
+  // A generation cut short by the token service may have made the pair:
+  // it is never repeated on its own (that could make a second one).
+  return core.with_recovery(nullptr, Retry::never, [&] { return generate_on_token(core, spec, uri, label, prompt); });
 }
 
 }  // namespace hsmprov

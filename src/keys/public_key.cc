@@ -73,6 +73,13 @@ EvpPkeyPtr ed25519_public_key(OSSL_LIB_CTX* libctx, const Bytes& ec_point) {
   return spki_key(libctx, NID_ED25519, V_ASN1_UNDEF, nullptr, unwrap_ec_point(ec_point));
 }
 
+EvpPkeyPtr public_key_from_spki(OSSL_LIB_CTX* libctx, const Bytes& der) {
+  const unsigned char* p = der.data();
+  EvpPkeyPtr key(d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der.size()), libctx, nullptr));
+  if (!key) fail(HSMPROV_R_UNSUPPORTED, "the token's CKA_PUBLIC_KEY_INFO is not a public key OpenSSL can use");
+  return key;
+}
+
 EvpPkeyPtr certificate_public_key(OSSL_LIB_CTX* libctx, const Bytes& der) {
   X509* cert = X509_new_ex(libctx, nullptr);
   const unsigned char* p = der.data();

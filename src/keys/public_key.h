@@ -15,6 +15,8 @@ EvpPkeyPtr rsa_public_key(OSSL_LIB_CTX* libctx, const Bytes& modulus, const Byte
 EvpPkeyPtr ec_public_key(OSSL_LIB_CTX* libctx, const Bytes& ec_params, const Bytes& ec_point);
 EvpPkeyPtr ed25519_public_key(OSSL_LIB_CTX* libctx, const Bytes& ec_point);
 EvpPkeyPtr certificate_public_key(OSSL_LIB_CTX* libctx, const Bytes& der);
+// A DER SubjectPublicKeyInfo (CKA_PUBLIC_KEY_INFO).
+EvpPkeyPtr public_key_from_spki(OSSL_LIB_CTX* libctx, const Bytes& der);
 
 // CKA_EC_POINT is a DER OCTET STRING per the spec; some tokens give it raw.
 Bytes unwrap_ec_point(const Bytes& ec_point);

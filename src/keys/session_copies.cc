@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "pkcs11/ckr_names.h"
+#include "pkcs11/objects.h"
 
 namespace hsmprov {
 namespace {
@@ -46,6 +47,10 @@ std::optional<KeySession> SessionCopies::idle_copy() {
     int idle = kIdle;
     if (slots_[i].state.load(std::memory_order_relaxed) == kIdle &&
         slots_[i].state.compare_exchange_strong(idle, kBusy, std::memory_order_acquire)) {
+      if (slots_[i].epoch != epoch_.load(std::memory_order_acquire)) {
+        discard(i);  // made before the key's object was found again
+        continue;
+      }
       preferred_slot = i;
       return KeySession(this, i, slots_[i].copy);
     }
@@ -64,6 +69,8 @@ std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, con
       CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
       CK_RV rv = call(token_.fn()->C_CopyObject, session.handle(), original, &session_object, 1, &slot.copy);
       if (log::level() >= 2) log::write(2, where + ": C_CopyObject: " + ckr_name(rv));
+      // The service went away: recovery (keys/core.h), not the token object.
+      if (service_lost(rv)) checked(token_, session, rv, "C_CopyObject", where);
       if (rv != CKR_OK) {
         // This operation uses the token object. A token that forbids copies
         // (CKA_COPYABLE false) is not asked again; after any other failure
@@ -75,6 +82,7 @@ std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, con
         return std::nullopt;
       }
       slot.session.emplace(std::move(session));
+      slot.epoch = epoch_.load(std::memory_order_acquire);
     } catch (...) {
       slot.state.store(kEmpty, std::memory_order_release);
       throw;
@@ -86,7 +94,8 @@ std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, con
 }
 
 KeySession SessionCopies::take(CK_OBJECT_HANDLE original, bool use_copies, const std::string& where) {
-  if (use_copies && !refused_.load(std::memory_order_relaxed)) {
+  bool first_use = !used_.load(std::memory_order_relaxed) && !used_.exchange(true, std::memory_order_relaxed);
+  if (use_copies && !first_use && !refused_.load(std::memory_order_relaxed)) {
     if (auto idle = idle_copy()) return std::move(*idle);
     if (auto made = new_copy(original, where)) return std::move(*made);
   }
@@ -95,20 +104,25 @@ KeySession SessionCopies::take(CK_OBJECT_HANDLE original, bool use_copies, const
 
 void SessionCopies::give_back(size_t i) {
   Slot& slot = slots_[i];
-  if (slot.session->broken()) {  // the copy went with the session
-    slot.session.reset();
-    slot.copy = CK_INVALID_HANDLE;
-    slot.state.store(kEmpty, std::memory_order_release);
-    return;
-  }
+  // A broken session took its copy with it; an old epoch's copy was made
+  // from an object handle that is void now.
+  if (slot.session->broken() || slot.epoch != epoch_.load(std::memory_order_acquire)) return discard(i);
   slot.state.store(kIdle, std::memory_order_release);
 }
 
+void SessionCopies::discard(size_t i) {
+  Slot& slot = slots_[i];
+  slot.session.reset();
+  slot.copy = CK_INVALID_HANDLE;
+  slot.state.store(kEmpty, std::memory_order_release);
+}
+
+// Slots in use are left to their operation, and discarded when it gives them back.
 void SessionCopies::forget() {
-  for (Slot& slot : slots_) {
-    slot.session.reset();  // an old generation's session: the pool drops it
-    slot.copy = CK_INVALID_HANDLE;
-    slot.state.store(kEmpty, std::memory_order_relaxed);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  for (size_t i = 0; i < kSlots; ++i) {
+    int idle = kIdle;
+    if (slots_[i].state.compare_exchange_strong(idle, kBusy, std::memory_order_acquire)) discard(i);
   }
   refused_ = false;
 }

@@ -51,9 +51,13 @@ class SessionCopies {
   ~SessionCopies();
 
   // A session for one operation with `original`, the token object; with a
-  // copy of its own when `use_copies` and the token makes copies.
+  // copy of its own when `use_copies` and the token makes copies, from the
+  // key's second operation on: a key used once (a one-shot command) would
+  // pay C_CopyObject and C_DestroyObject for nothing, two round trips to a
+  // network HSM.
   KeySession take(CK_OBJECT_HANDLE original, bool use_copies, const std::string& where);
-  // After fork every session and copy handle is void: forget them, no call.
+  // After fork or recovery every session and copy handle is void: forget
+  // them, with no call. Safe while other threads use their copies.
   void forget();
   // Leave the copies to the process (their handles may no longer be ours).
   void keep_at_destruction() { destroy_ = false; }
@@ -65,15 +69,19 @@ class SessionCopies {
     std::atomic<int> state{kEmpty};
     std::optional<Session> session;
     CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+    unsigned epoch = 0;  // the forget() count when the copy was made
   };
 
   std::optional<KeySession> idle_copy();
   std::optional<KeySession> new_copy(CK_OBJECT_HANDLE original, const std::string& where);
   void give_back(size_t slot);
+  void discard(size_t slot);  // a slot this thread holds
 
   Token& token_;
   std::array<Slot, kSlots> slots_;
   std::atomic<bool> refused_{false};
+  std::atomic<bool> used_{false};
+  std::atomic<unsigned> epoch_{0};
   bool destroy_ = true;
 };
 

@@ -26,17 +26,20 @@ thread_local bool in_initialize = false;
 
 void note_exit() { process_exiting = true; }
 
-// The gate every call passes (CallInFlight) and fork() closes: a count of
-// calls in flight and a flag, both atomic, so that no lock of ours is held
-// across fork() and none needs repair in the child (glibc's rwlock cannot
-// be unlocked there: it records the writer's thread id, which the child's
-// thread does not have). A caller that meets a closing gate steps back
-// and waits, so a fork is never held back by threads that sign without pause.
+// The gate every call passes (CallInFlight) and fork() or a module's
+// re-initialisation closes (ModuleGate): a count of calls in flight and a
+// flag, both atomic, so that no lock of ours is held across fork() and none
+// needs repair in the child (glibc's rwlock cannot be unlocked there: it
+// records the writer's thread id, which the child's thread does not have).
+// A caller that meets a closed gate steps back and waits, so that a fork is
+// never held back by threads that sign without pause.
 std::atomic<int> calls_in_flight{0};
-std::atomic<bool> forking{false};
+std::atomic<bool> gate_closed{false};
 // This thread's calls: a call made from inside another (a module calling
 // back into OpenSSL and so into us) passes on the first one's pass.
 thread_local int nested_calls = 0;
+// This thread closed the gate: its own calls pass.
+thread_local bool holds_gate = false;
 // Set by the forking thread for its own fork (glibc runs the three handlers
 // of one fork in the thread that forks).
 thread_local bool gate_closed_for_fork = false;
@@ -48,19 +51,33 @@ void pause_briefly() {
   nanosleep(&pause, nullptr);
 }
 
-void before_fork() {
-  // A fork from inside a call (a module that starts a helper process) must
-  // not wait for itself; it keeps the old behaviour.
-  if (nested_calls > 0) return;
-  forking = true;
+void close_gate() {
+  bool open = false;
+  while (!gate_closed.compare_exchange_weak(open, true)) {
+    open = false;
+    pause_briefly();
+  }
   while (calls_in_flight.load() != 0) pause_briefly();
+  holds_gate = true;
+}
+
+void open_gate() {
+  holds_gate = false;
+  gate_closed = false;
+}
+
+void before_fork() {
+  // A fork from inside a call (a module that starts a helper process), or
+  // while this thread holds the gate, must not wait for itself.
+  if (nested_calls > 0 || holds_gate) return;
+  close_gate();
   gate_closed_for_fork = true;
 }
 
 void after_fork_in_parent() {
   if (!gate_closed_for_fork) return;
   gate_closed_for_fork = false;
-  forking = false;
+  open_gate();
 }
 
 void after_fork_in_child() {
@@ -89,18 +106,24 @@ struct Library {
 bool process_is_exiting() { return process_exiting; }
 
 CallInFlight::CallInFlight() {
-  if (nested_calls++ > 0) return;
+  if (nested_calls++ > 0 || holds_gate) return;
+  counted_ = true;
   for (;;) {
     calls_in_flight.fetch_add(1);
-    if (!forking.load()) return;
-    calls_in_flight.fetch_sub(1);  // step back: the fork is waiting for the count to reach 0
-    while (forking.load()) pause_briefly();
+    if (!gate_closed.load()) return;
+    calls_in_flight.fetch_sub(1);  // step back: the gate's holder waits for the count to reach 0
+    while (gate_closed.load()) pause_briefly();
   }
 }
 
 CallInFlight::~CallInFlight() {
-  if (--nested_calls == 0) calls_in_flight.fetch_sub(1);
+  --nested_calls;
+  if (counted_) calls_in_flight.fetch_sub(1);
 }
+
+ModuleGate::ModuleGate() { close_gate(); }
+
+ModuleGate::~ModuleGate() { open_gate(); }
 
 std::string process_user() {
   uid_t uid = geteuid();
@@ -113,6 +136,21 @@ std::string process_user() {
   return text;
 }
 
+bool service_lost(CK_RV rv) {
+  switch (rv) {
+    case CKR_DEVICE_ERROR:
+    case CKR_DEVICE_REMOVED:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void check(CK_RV rv, const char* function, const std::string& where) {
   if (rv == CKR_OK) {
     if (log::level() >= 2) log::write(2, where + ": " + function + ": CKR_OK");
@@ -120,7 +158,7 @@ void check(CK_RV rv, const char* function, const std::string& where) {
   }
   std::string message = where + ": " + function + ": " + ckr_name(rv);
   log::write(1, message);  // failures at level 1, once
-  fail(HSMPROV_R_PKCS11, message);
+  throw Pkcs11Error(rv, message);
 }
 
 Module::Module(const std::string& path, const std::string& init_args) : path_(path), init_args_(init_args) {
@@ -203,6 +241,17 @@ void Module::reinitialize_after_fork() {
     }
   }
   check_initialized(rv, " after fork");
+}
+
+void Module::reinitialize() {
+  log::write(1, "initialising " + where() + " again");
+  ModuleGate gate;
+  // A module the application initialised is the application's to reset.
+  if (!shared()) call(fn_->C_Finalize, nullptr);  // a module whose service is gone may fail it: no matter
+  CK_RV rv = call_initialize();
+  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && shared()) return;
+  check(rv, "C_Initialize", where() + " (initialised again)");
+  we_initialized_ = true;
 }
 
 Module::~Module() {

@@ -9,7 +9,10 @@
 
 #include <openssl/err.h>
 
+#include "error.h"
 #include "pkcs11/p11.h"
+#include "pkcs11/quiet_sigpipe.h"
+#include "pkcs11/session_pool.h"
 
 namespace hsmprov {
 
@@ -44,6 +47,14 @@ class Module {
   // rebuilds what depends on the module, then calls fork_handled().
   void reinitialize_after_fork();
   void fork_handled();
+  // C_Finalize and C_Initialize, with no other call in flight meanwhile:
+  // a client of a network HSM that lost its service may need it before
+  // sessions open again. Throws why it failed; the next try finalises
+  // again, harmlessly. The caller serialises it and rebuilds what
+  // depends on the module.
+  void reinitialize();
+  // The sessions this module has open for us, across its tokens.
+  LiveSessions& live_sessions() { return live_sessions_; }
 
  private:
   CK_RV call_initialize();
@@ -57,6 +68,7 @@ class Module {
   CK_INFO info_{};
   bool we_initialized_ = false;
   std::atomic<unsigned> forks_seen_{0};
+  LiveSessions live_sessions_;
 };
 
 // Held for the length of each call into the module. fork() waits until no
@@ -69,16 +81,32 @@ class CallInFlight {
   ~CallInFlight();
   CallInFlight(const CallInFlight&) = delete;
   CallInFlight& operator=(const CallInFlight&) = delete;
+
+ private:
+  bool counted_ = false;
+};
+
+// While one exists, no other thread's call into a module is in flight and
+// none starts (they wait): the module may be finalised and initialised
+// again under it, and sessions closed that no one else is using.
+class ModuleGate {
+ public:
+  ModuleGate();
+  ~ModuleGate();
+  ModuleGate(const ModuleGate&) = delete;
+  ModuleGate& operator=(const ModuleGate&) = delete;
 };
 
 // Calls a module function. A module built on OpenSSL in the same process
 // (SoftHSM) may leave entries on OpenSSL's error queue even when it
 // succeeds; a server then takes its next non-blocking handshake step as
 // failed. So whatever the module pushes is dropped: the caller sees the
-// CKR, and hsmprov's own error when it fails.
+// CKR, and hsmprov's own error when it fails. A proxy module's write to a
+// dead socket must not end the process (quiet_sigpipe.h).
 template <typename... Params, typename... Args>
 CK_RV call(CK_RV (*function)(Params...), Args&&... args) {
   CallInFlight in_flight;
+  QuietSigpipe quiet;
   ERR_set_mark();
   CK_RV rv = function(std::forward<Args>(args)...);
   ERR_pop_to_mark();
@@ -94,8 +122,24 @@ bool process_is_exiting();
 // "uid 33 (www-data)": who this process is, for errors about access.
 std::string process_user();
 
-// Throws Error(HSMPROV_R_PKCS11) naming `where`, the function and the CKR
-// unless rv is CKR_OK; logs every call at debug level 2.
+// A failed PKCS#11 call: the message names where, the function and the
+// CKR; rv() lets the caller tell a token service that went away from a
+// refusal.
+class Pkcs11Error : public Error {
+ public:
+  Pkcs11Error(CK_RV rv, const std::string& message) : Error(HSMPROV_R_PKCS11, message), rv_(rv) {}
+  CK_RV rv() const { return rv_; }
+
+ private:
+  CK_RV rv_;
+};
+
+// The failures that say the token service went away, or that our handles
+// no longer hold: a restart, a failover, a dropped connection.
+bool service_lost(CK_RV rv);
+
+// Throws Pkcs11Error naming `where`, the function and the CKR unless rv is
+// CKR_OK; logs every call at debug level 2.
 void check(CK_RV rv, const char* function, const std::string& where);
 
 }  // namespace hsmprov

@@ -1,4 +1,4 @@
-// Object search and attribute reads, every call checked.
+// Object search, every call checked.
 #include "pkcs11/objects.h"
 
 #include <cstring>
@@ -29,34 +29,6 @@ std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::
   if (final_rv != CKR_OK) session.mark_broken();
   checked(token, session, final_rv, "C_FindObjectsFinal", token.where());
   return found;
-}
-
-std::optional<Bytes> read_attribute(Token& token, Session& session, CK_OBJECT_HANDLE object,
-                                    CK_ATTRIBUTE_TYPE type) {
-  CK_ATTRIBUTE attr{type, nullptr, 0};
-  CK_RV rv = call(token.fn()->C_GetAttributeValue, session.handle(), object, &attr, 1);
-  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
-  checked(token, session, rv, "C_GetAttributeValue", token.where());
-  if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
-  Bytes value(attr.ulValueLen);
-  attr.pValue = value.data();
-  checked(token, session, call(token.fn()->C_GetAttributeValue, session.handle(), object, &attr, 1),
-          "C_GetAttributeValue", token.where());
-  value.resize(attr.ulValueLen);
-  return value;
-}
-
-std::optional<CK_ULONG> read_ulong(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
-  auto bytes = read_attribute(token, session, object, type);
-  if (!bytes || bytes->size() != sizeof(CK_ULONG)) return std::nullopt;
-  CK_ULONG value;
-  std::memcpy(&value, bytes->data(), sizeof value);
-  return value;
-}
-
-bool read_bool(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
-  auto bytes = read_attribute(token, session, object, type);
-  return bytes && bytes->size() == 1 && (*bytes)[0] != 0;
 }
 
 }  // namespace hsmprov

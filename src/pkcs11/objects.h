@@ -1,4 +1,5 @@
-// Reading token objects: search by template and attribute values.
+// Finding token objects by template (their attributes: attributes.h), and
+// the checked call every session-bound C_* result goes through.
 #pragma once
 
 #include <optional>
@@ -14,12 +15,6 @@ namespace hsmprov {
 // one wrap, ephemeral keys) are visible to every session of this process
 // and would otherwise match a URI a second time.
 std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::vector<CK_ATTRIBUTE> query);
-
-// nullopt when the object has no such attribute or it is sensitive.
-std::optional<Bytes> read_attribute(Token& token, Session& session, CK_OBJECT_HANDLE object,
-                                    CK_ATTRIBUTE_TYPE type);
-std::optional<CK_ULONG> read_ulong(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
-bool read_bool(Token& token, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
 
 // A C_* call's result on `session`: on failure the session is classified
 // (broken, logged out) and an Error naming `where` and `function` is thrown.

@@ -17,6 +17,29 @@ SessionPool::~SessionPool() {
   if (anchor_ != CK_INVALID_HANDLE) ops_.close(anchor_);
 }
 
+void LiveSessions::add(CK_SESSION_HANDLE h) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  handles_.insert(h);
+}
+
+void LiveSessions::remove(CK_SESSION_HANDLE h) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  handles_.erase(h);
+}
+
+bool LiveSessions::has(CK_SESSION_HANDLE h) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return handles_.count(h) != 0;
+}
+
+CK_SESSION_HANDLE SessionPool::open_one() {
+  CK_SESSION_HANDLE h = ops_.open();  // outside mutex_: may be slow
+  live_.add(h);
+  std::lock_guard<std::mutex> lock(mutex_);
+  mine_.insert(h);
+  return h;
+}
+
 Session SessionPool::take_or_open() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -26,7 +49,8 @@ Session SessionPool::take_or_open() {
       return Session(this, h, generation_);
     }
   }
-  CK_SESSION_HANDLE h = ops_.open();  // outside the lock: may be slow
+  std::lock_guard<std::mutex> opening(live_.opening());
+  CK_SESSION_HANDLE h = open_one();
   std::lock_guard<std::mutex> lock(mutex_);
   ++open_;
   return Session(this, h, generation_);
@@ -36,19 +60,38 @@ void SessionPool::prepare() {
   // Atomics: no lock on every acquire.
   if (anchored_ && !anchor_suspect_ && (!login_wanted_ || logged_in_)) return;
   std::lock_guard<std::mutex> setup(setup_mutex_);
-  if (anchor_ == CK_INVALID_HANDLE || anchor_suspect_) {
-    CK_SESSION_HANDLE old = anchor_;
-    anchor_ = ops_.open();
-    anchored_ = true;
-    anchor_suspect_ = false;
+  unsigned generation;
+  CK_SESSION_HANDLE anchor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation = generation_;
+    anchor = anchor_;
+  }
+  if (anchor == CK_INVALID_HANDLE || anchor_suspect_) {
+    CK_SESSION_HANDLE old = anchor;
+    {
+      std::lock_guard<std::mutex> opening(live_.opening());
+      anchor = open_one();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (generation != generation_) {  // given up meanwhile: a working session of the new generation
+        idle_.push_back(anchor);
+        ++open_;
+        return;
+      }
+      anchor_ = anchor;
+      anchored_ = true;
+      anchor_suspect_ = false;
+    }
     if (old != CK_INVALID_HANDLE) {
+      forget_mine(old);
       ops_.close(old);
       logged_in_ = false;  // it may have gone with the old anchor; logging in again is harmless
     }
   }
   if (login_wanted_ && !logged_in_) {
-    ops_.login(anchor_);
-    logged_in_ = true;
+    ops_.login(anchor);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (generation == generation_) logged_in_ = true;
   }
 }
 
@@ -64,25 +107,67 @@ Session SessionPool::acquire() {
 
 void SessionPool::release(CK_SESSION_HANDLE handle, unsigned generation, bool broken) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (generation != generation_) return;  // from before fork: not ours to close
+  if (generation != generation_) {
+    lock.unlock();
+    return close_stale(handle, generation);
+  }
   if (!broken && idle_.size() < max_idle_) {
     idle_.push_back(handle);
     return;
   }
   --open_;
+  mine_.erase(handle);
   lock.unlock();
+  live_.remove(handle);
   ops_.close(handle);
 }
 
+// Under live_.opening(): no session opens meanwhile, so a number that is not
+// this generation's now cannot become one before it is closed.
+void SessionPool::close_stale(CK_SESSION_HANDLE handle, unsigned generation) {
+  std::lock_guard<std::mutex> opening(live_.opening());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (generation < closable_from_) return;
+  }
+  if (!live_.has(handle)) ops_.close(handle);
+}
+
+void SessionPool::forget_mine(CK_SESSION_HANDLE handle) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    mine_.erase(handle);
+  }
+  live_.remove(handle);
+}
+
 void SessionPool::forget_all() {
-  std::lock_guard<std::mutex> setup(setup_mutex_);
   std::lock_guard<std::mutex> lock(mutex_);
+  forget_locked(false);
+}
+
+void SessionPool::drop_all(bool close) {
+  std::lock_guard<std::mutex> opening(live_.opening());
+  std::vector<CK_SESSION_HANDLE> unused;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (close) unused.swap(idle_);
+    if (close && anchor_ != CK_INVALID_HANDLE) unused.push_back(anchor_);
+    forget_locked(close);
+  }
+  for (CK_SESSION_HANDLE h : unused) ops_.close(h);
+}
+
+void SessionPool::forget_locked(bool closable) {
+  for (CK_SESSION_HANDLE h : mine_) live_.remove(h);
+  mine_.clear();
   idle_.clear();
   open_ = 0;
   anchor_ = CK_INVALID_HANDLE;
   anchored_ = false;
   logged_in_ = false;
   ++generation_;
+  if (!closable) closable_from_ = generation_;
 }
 
 void SessionPool::login_lost() {

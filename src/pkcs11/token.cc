@@ -29,16 +29,8 @@ std::string trimmed(const unsigned char* padded, size_t size) {
   return end == std::string::npos ? std::string() : s.substr(0, end + 1);
 }
 
-Token::Token(Module& module, CK_SLOT_ID slot) : module_(module), slot_(slot), pool_(*this) {
-  std::string where = "slot " + std::to_string(slot);
-  check(call(fn()->C_GetSlotInfo, slot, &slot_info_), "C_GetSlotInfo", where);
-  check(call(fn()->C_GetTokenInfo, slot, &info_), "C_GetTokenInfo", where);
-  CK_ULONG count = 0;
-  check(call(fn()->C_GetMechanismList, slot, nullptr, &count), "C_GetMechanismList", this->where());
-  mechanisms_.resize(count);
-  check(call(fn()->C_GetMechanismList, slot, mechanisms_.data(), &count), "C_GetMechanismList", this->where());
-  mechanisms_.resize(count);
-}
+Token::Token(Module& module, CK_SLOT_ID slot, const CK_TOKEN_INFO& info)
+    : module_(module), slot_(slot), info_(info), pool_(*this, 16, &module.live_sessions()) {}
 
 std::string Token::label() const { return trimmed(info_.label, sizeof info_.label); }
 
@@ -52,12 +44,26 @@ bool Token::is(const CK_TOKEN_INFO& other) const {
 }
 
 bool Token::has_mechanism(CK_MECHANISM_TYPE mechanism) const {
-  return std::find(mechanisms_.begin(), mechanisms_.end(), mechanism) != mechanisms_.end();
+  std::lock_guard<std::mutex> lock(mechanisms_mutex_);
+  if (!mechanisms_) {
+    CK_ULONG count = 0;
+    check(call(fn()->C_GetMechanismList, slot_.load(), nullptr, &count), "C_GetMechanismList", where());
+    std::vector<CK_MECHANISM_TYPE> list(count);
+    check(call(fn()->C_GetMechanismList, slot_.load(), list.data(), &count), "C_GetMechanismList", where());
+    list.resize(count);
+    mechanisms_ = std::move(list);
+  }
+  return std::find(mechanisms_->begin(), mechanisms_->end(), mechanism) != mechanisms_->end();
 }
 
 CK_SLOT_INFO Token::slot_info() const {
   std::lock_guard<std::mutex> lock(state_mutex_);
-  return slot_info_;
+  if (!slot_info_) {
+    CK_SLOT_INFO info;
+    check(call(fn()->C_GetSlotInfo, slot_.load(), &info), "C_GetSlotInfo", where());
+    slot_info_ = info;
+  }
+  return *slot_info_;
 }
 
 void Token::authenticate(Pin pin) {
@@ -72,19 +78,17 @@ void Token::authenticate(Pin pin) {
 Session Token::session() {
   if (lost_) {
     std::lock_guard<std::mutex> lock(state_mutex_);
-    fail(HSMPROV_R_NOT_FOUND, lost_reason_);
+    throw Pkcs11Error(CKR_TOKEN_NOT_PRESENT, lost_reason_);
   }
   return pool_.acquire();
 }
 
 void Token::rebind(CK_SLOT_ID slot) {
-  CK_SLOT_INFO info;
-  check(call(fn()->C_GetSlotInfo, slot, &info), "C_GetSlotInfo", where());
   // Sessions on the slot it left are void.
   if (slot != slot_) pool_.forget_all();
   std::lock_guard<std::mutex> lock(state_mutex_);
   slot_ = slot;
-  slot_info_ = info;
+  slot_info_.reset();
   lost_ = false;
   lost_reason_.clear();
 }

@@ -1,11 +1,14 @@
 // One token in a slot: its identity (for URI matching and error context),
 // its mechanism list, its session pool and its login. A Token lives as long
-// as its directory; after fork it may move to another slot, or be lost to
-// this process (then every use says why).
+// as its directory; after fork or a re-initialisation of the module it may
+// move to another slot, or be lost to this process (then every use says
+// why). What it asks of the module beyond its identity (slot info,
+// mechanisms) it asks on first need: each is a round trip to a network HSM.
 #pragma once
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +20,7 @@ namespace hsmprov {
 
 class Token : private SessionOps {
  public:
-  Token(Module& module, CK_SLOT_ID slot);
+  Token(Module& module, CK_SLOT_ID slot, const CK_TOKEN_INFO& info);
   Token(const Token&) = delete;
   Token& operator=(const Token&) = delete;
 
@@ -39,10 +42,13 @@ class Token : private SessionOps {
   void context_login(CK_SESSION_HANDLE session);
 
   bool has_mechanism(CK_MECHANISM_TYPE mechanism) const;
-  // Throws the reason when the token is lost to this process.
+  // Throws the reason when the token is lost to this process (a
+  // Pkcs11Error with CKR_TOKEN_NOT_PRESENT: it may come back).
   Session session();
   // After fork: forget every handle; the next session logs in again.
   void forget_sessions() { pool_.forget_all(); }
+  // The token service failed: give up every session (session_pool.h).
+  void drop_sessions() { pool_.drop_all(!module_.shared()); }
   // The token is now in `slot` (after fork, or moved), or (lose) not
   // visible to this process at all.
   void rebind(CK_SLOT_ID slot);
@@ -60,11 +66,12 @@ class Token : private SessionOps {
   Module& module_;
   std::atomic<CK_SLOT_ID> slot_;
   CK_TOKEN_INFO info_{};
-  std::vector<CK_MECHANISM_TYPE> mechanisms_;
+  mutable std::mutex mechanisms_mutex_;
+  mutable std::optional<std::vector<CK_MECHANISM_TYPE>> mechanisms_;
   std::mutex pin_mutex_;  // C_Login reads the PIN while another thread may set it
   Pin pin_;
   mutable std::mutex state_mutex_;  // slot_info_ and lost_reason_ change after fork
-  CK_SLOT_INFO slot_info_{};
+  mutable std::optional<CK_SLOT_INFO> slot_info_;
   std::atomic<bool> lost_{false};
   std::string lost_reason_;
   SessionPool pool_;

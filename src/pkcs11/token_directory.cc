@@ -11,11 +11,19 @@ std::string plural(size_t n, const char* word) { return std::to_string(n) + " " 
 
 }  // namespace
 
+// Most modules have a few slots: room for them saves asking for the count
+// first (a round trip to a network HSM), which is asked only when they do
+// not fit.
 std::vector<CK_SLOT_ID> TokenDirectory::slot_list(CK_BBOOL with_token) {
-  CK_ULONG count = 0;
-  check(call(module_.fn()->C_GetSlotList, with_token, nullptr, &count), "C_GetSlotList", module_.where());
-  std::vector<CK_SLOT_ID> slots(count);
-  check(call(module_.fn()->C_GetSlotList, with_token, slots.data(), &count), "C_GetSlotList", module_.where());
+  std::vector<CK_SLOT_ID> slots(8);
+  CK_ULONG count = slots.size();
+  CK_RV rv = call(module_.fn()->C_GetSlotList, with_token, slots.data(), &count);
+  if (rv == CKR_BUFFER_TOO_SMALL) {
+    check(call(module_.fn()->C_GetSlotList, with_token, nullptr, &count), "C_GetSlotList", module_.where());
+    slots.resize(count);
+    rv = call(module_.fn()->C_GetSlotList, with_token, slots.data(), &count);
+  }
+  check(rv, "C_GetSlotList", module_.where());
   slots.resize(count);
   return slots;
 }
@@ -33,7 +41,7 @@ Token& TokenDirectory::token_for(CK_SLOT_ID slot, const CK_TOKEN_INFO& info) {
     if (token->slot() != slot || token->lost()) token->rebind(slot);
     return *token;
   }
-  tokens_.push_back(std::make_unique<Token>(module_, slot));
+  tokens_.push_back(std::make_unique<Token>(module_, slot, info));
   return *tokens_.back();
 }
 
@@ -48,7 +56,12 @@ std::vector<Token*> TokenDirectory::present() {
   return present;
 }
 
-void TokenDirectory::rebind_after_fork() {
+void TokenDirectory::drop_sessions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& token : tokens_) token->drop_sessions();
+}
+
+void TokenDirectory::rebind(const std::string& when, const std::string& hint) {
   std::vector<std::pair<CK_SLOT_ID, CK_TOKEN_INFO>> now;
   for (CK_SLOT_ID slot : slot_list(CK_TRUE)) now.emplace_back(slot, token_info(slot));
   std::lock_guard<std::mutex> lock(mutex_);
@@ -59,8 +72,7 @@ void TokenDirectory::rebind_after_fork() {
       token->rebind(same->first);
       continue;
     }
-    token->lose(token->where() + " is not visible to this process after fork: " + visibility() +
-                "; check that this user can read the token (for SoftHSM: its token directory and files)");
+    token->lose(token->where() + " is not visible to this process " + when + ": " + visibility() + hint);
   }
 }
 

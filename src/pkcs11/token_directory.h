@@ -1,7 +1,8 @@
 // The tokens a module shows this process. Each token is kept as one Token
-// for the life of the directory, since keys point to theirs; after fork each
-// is looked for again by its identity, because its slot may have changed or
-// the token may not be visible to the child (another user, other files).
+// for the life of the directory, since keys point to theirs; after fork, or
+// a re-initialisation of the module, each is looked for again by its
+// identity, because its slot may have changed or the token may not be
+// visible now (another user, other files, a service still down).
 #pragma once
 
 #include <memory>
@@ -22,8 +23,13 @@ class TokenDirectory {
   // The initialised tokens in the module's slots now. (SoftHSM always
   // offers an uninitialised one, which holds nothing to use.)
   std::vector<Token*> present();
-  // After fork: forget every session, and find each token's slot again.
-  void rebind_after_fork();
+  // After fork, or after the module was initialised again (`when` says
+  // which): forget every session, and find each token's slot again. A
+  // token not found is lost until it shows again, its errors saying `when`
+  // and `hint` (what to check).
+  void rebind(const std::string& when, const std::string& hint);
+  // The token service failed: every token's sessions given up.
+  void drop_sessions();
   // What the module shows this process, for errors that must say why a
   // token is missing: "module 'M' shows 1 slot to uid 33 (www-data): an
   // uninitialised token".

@@ -18,6 +18,8 @@ struct Target {
   CK_OBJECT_CLASS object_class;
   std::string where;
   CK_ULONG value_length;  // secret keys; 0 when unknown
+  bool extractable;
+  bool wrap_with_trusted;
 };
 
 // An object made for this wrap only, destroyed on every path.
@@ -55,9 +57,12 @@ Target find_target(Core& core, const std::string& text, const PinPrompt& prompt)
     std::vector<Attribute> query = uri.object_attributes();
     query.push_back(ulong_attribute(CKA_CLASS, object_class));
     for (CK_OBJECT_HANDLE h : find_objects(token, session, as_template(query))) {
-      Bytes label = read_attribute(token, session, h, CKA_LABEL).value_or(Bytes());
+      Attributes attributes =
+          read_attributes(token, session, h, {CKA_LABEL, CKA_VALUE_LEN, CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED});
+      Bytes label = attributes.bytes_or_empty(CKA_LABEL);
       found.push_back({&token, h, object_class, token.where() + ", object '" + std::string(label.begin(), label.end()) +
-                       "'", read_ulong(token, session, h, CKA_VALUE_LEN).value_or(0)});
+                       "'", attributes.ulong(CKA_VALUE_LEN).value_or(0), attributes.flag(CKA_EXTRACTABLE),
+                       attributes.flag(CKA_WRAP_WITH_TRUSTED)});
     }
   }
   if (found.size() != 1)
@@ -69,14 +74,14 @@ Target find_target(Core& core, const std::string& text, const PinPrompt& prompt)
 
 void refuse_unwrappable(const Target& target, Session& session, Key& wrapping) {
   Token& token = *target.token;
-  if (!read_bool(token, session, target.handle, CKA_EXTRACTABLE))
+  if (!target.extractable)
     fail(HSMPROV_R_UNSUPPORTED,
          target.where + " cannot be wrapped: it was created with CKA_EXTRACTABLE false (C_WrapKey would answer "
                         "CKR_KEY_UNEXTRACTABLE). CKA_EXTRACTABLE must be set when the key is created and can never "
                         "be turned on later; a Luna creates keys non-extractable unless told otherwise");
-  if (!read_bool(token, session, target.handle, CKA_WRAP_WITH_TRUSTED)) return;
+  if (!target.wrap_with_trusted) return;
   CK_OBJECT_HANDLE own = wrapping.object_on(token);
-  if (own == CK_INVALID_HANDLE || !read_bool(token, session, own, CKA_TRUSTED))
+  if (own == CK_INVALID_HANDLE || !read_attributes(token, session, own, {CKA_TRUSTED}).flag(CKA_TRUSTED))
     fail(HSMPROV_R_UNSUPPORTED,
          target.where + " has CKA_WRAP_WITH_TRUSTED: only a wrapping key on the token marked CKA_TRUSTED (by the "
                         "security officer) may wrap it; a key from a file cannot be one");
@@ -205,6 +210,24 @@ Bytes wrap_rsa_aes(Token& token, Session& session, const WrapAlgorithm& algorith
   return out;
 }
 
+Bytes wrap_found(Key& wrapping, const WrapRequest& request, const Target& target) {
+  const WrapAlgorithm& algorithm = request.algorithm;
+  Token& token = *target.token;
+  Session session = token.session();
+  refuse_unwrappable(target, session, wrapping);
+  if (target.object_class == CKO_PRIVATE_KEY && !algorithm.rsa_aes)
+    fail(HSMPROV_R_UNSUPPORTED, target.where + " is a private key: it is wrapped as PKCS#8, which needs an RSA-AES "
+                                               "algorithm (RSA_AES_KEY_WRAP_SHA_1/_256, RSA_OAEP_*_AES_256)");
+  SessionObject copy(token, session);
+  CK_OBJECT_HANDLE kms = wrapping_handle(token, session, wrapping, copy);
+  CK_RSA_PKCS_OAEP_PARAMS oaep{algorithm.hash, algorithm.mgf, CKZ_DATA_SPECIFIED, nullptr, 0};
+  if (algorithm.rsa_aes) return wrap_rsa_aes(token, session, algorithm, oaep, kms, target);
+  CK_MECHANISM mechanism{algorithm.oaep ? CKM_RSA_PKCS_OAEP : CKM_RSA_PKCS, algorithm.oaep ? &oaep : nullptr,
+                         algorithm.oaep ? sizeof oaep : 0};
+  require(token, mechanism.mechanism, algorithm.name);
+  return wrap_once(token, session, mechanism, kms, target.handle, target.where);
+}
+
 }  // namespace
 
 Bytes wrap_key(Core& core, Key& wrapping, const WrapRequest& request, const PinPrompt& prompt) {
@@ -220,21 +243,10 @@ Bytes wrap_key(Core& core, Key& wrapping, const WrapRequest& request, const PinP
   if (!algorithm.oaep && !request.legacy_allowed)
     fail(HSMPROV_R_UNSUPPORTED, "RSAES_PKCS1_V1_5 was retired by AWS KMS in October 2023; to use it anyway, add "
                                 "-pkeyopt hsmprov-wrap-legacy:yes");
-  Target target = find_target(core, request.target_uri, prompt);
-  Token& token = *target.token;
-  Session session = token.session();
-  refuse_unwrappable(target, session, wrapping);
-  if (target.object_class == CKO_PRIVATE_KEY && !algorithm.rsa_aes)
-    fail(HSMPROV_R_UNSUPPORTED, target.where + " is a private key: it is wrapped as PKCS#8, which needs an RSA-AES "
-                                               "algorithm (RSA_AES_KEY_WRAP_SHA_1/_256, RSA_OAEP_*_AES_256)");
-  SessionObject copy(token, session);
-  CK_OBJECT_HANDLE kms = wrapping_handle(token, session, wrapping, copy);
-  CK_RSA_PKCS_OAEP_PARAMS oaep{algorithm.hash, algorithm.mgf, CKZ_DATA_SPECIFIED, nullptr, 0};
-  if (algorithm.rsa_aes) return wrap_rsa_aes(token, session, algorithm, oaep, kms, target);
-  CK_MECHANISM mechanism{algorithm.oaep ? CKM_RSA_PKCS_OAEP : CKM_RSA_PKCS, algorithm.oaep ? &oaep : nullptr,
-                         algorithm.oaep ? sizeof oaep : 0};
-  require(token, mechanism.mechanism, algorithm.name);
-  return wrap_once(token, session, mechanism, kms, target.handle, target.where);
+  // Wrapping changes nothing on the token (its session objects go with
+  // their session): after the token service went away it runs once more.
+  return core.with_recovery(nullptr, Retry::once,
+                            [&] { return wrap_found(wrapping, request, find_target(core, request.target_uri, prompt)); });
 }
 
 }  // namespace hsmprov

@@ -73,10 +73,10 @@ class Token:
                         SOFTHSM2_CONF=str(tmp / "softhsm2.conf"),
                         HSMPROV_DEBUG=f"level:2,file:{self.debug_log}", **sanitizer_env())
 
-    def write_config(self, path: Path, extra: str = "", pin_line: bool = True) -> Path:
+    def write_config(self, path: Path, extra: str = "", pin_line: bool = True, module: str = "") -> Path:
         text = (ROOT / "openssl.cnf.example").read_text()
         text = text.replace("pkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so",
-                            f"pkcs11-module-path = {self.module}")
+                            f"pkcs11-module-path = {module or self.module}")
         pin = f"pkcs11-module-token-pin = file:{self.pin_file}" if pin_line else ""
         text = text.replace("pkcs11-module-token-pin = file:/etc/hsmprov/token.pin", pin)
         if self.init_args:

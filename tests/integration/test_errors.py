@@ -122,14 +122,15 @@ def certificate_for(shim, label):
     return cert
 
 
-def two_handshakes(shim, label, first_fault):
-    """s_server keeps a key of the shimmed token; the first handshake runs
-    with `first_fault` injected, the second without. Returns both clients'
-    output and the server's stderr."""
+def handshakes(shim, label, faults):
+    """s_server keeps a key of the shimmed token; one handshake per entry of
+    `faults`, each with that fault injected (None: none). Returns the
+    clients' output and the server's stderr."""
     cert = certificate_for(shim, label)
     server = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-key",
                                shim.uri(object=label, type="private"), "-cert", cert, "-tls1_3", "-naccept",
-                               "2", "-www"], env=shim.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               str(len(faults)), "-www"], env=shim.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    outputs = []
     try:
         line = b""
         while not line.startswith(b"ACCEPT"):
@@ -137,20 +138,21 @@ def two_handshakes(shim, label, first_fault):
             assert server.poll() is None
         port = line.decode().strip().rsplit(":", 1)[-1]
         client = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-CAfile", cert, "-brief"]
-        shim.faults.write_text(first_fault + "\n")
-        first = run(client, {"PATH": "/usr/bin:/bin"}, input=b"", check=False)
-        shim.faults.write_text("")
-        second = run(client, {"PATH": "/usr/bin:/bin"}, input=b"GET / HTTP/1.0\r\n\r\n", check=False)
+        for fault in faults:
+            shim.faults.write_text(fault + "\n" if fault else "")
+            outputs.append(printed(run(client, {"PATH": "/usr/bin:/bin"}, input=b"GET / HTTP/1.0\r\n\r\n",
+                                       check=False)))
     finally:
         shim.faults.write_text("")
         _, err = server.communicate(timeout=30)
-    return printed(first), printed(second), err.decode()
+    return outputs, err.decode()
 
 
 def test_token_removed_mid_use_then_back(shim):
     """The token disappears for one handshake and comes back: the first
-    fails with the CKR and where, the next succeeds."""
-    removed, back, err = two_handshakes(shim, "shim-ec", "C_Sign CKR_DEVICE_REMOVED")
+    fails with the CKR and where (after one recovery that found it gone
+    still), the next succeeds."""
+    (removed, back), err = handshakes(shim, "shim-ec", ["C_Sign CKR_DEVICE_REMOVED", None])
     assert "CONNECTION ESTABLISHED" not in removed
     assert "token 'shim token', object 'shim-ec': C_Sign: CKR_DEVICE_REMOVED" in err
     assert "CONNECTION ESTABLISHED" in back
@@ -158,14 +160,15 @@ def test_token_removed_mid_use_then_back(shim):
 
 @pytest.mark.parametrize("fault, asked_again", [("CKR_DEVICE_MEMORY", True), ("CKR_ACTION_PROHIBITED", False)])
 def test_session_copy_failure_falls_back_to_the_token_object(shim, fault, asked_again):
-    """A copy that fails signs with the token object; a token that forbids
-    copies is not asked again, after any other failure the next use asks."""
+    """A key's first operation uses the token object (a key used once needs
+    no copy); a copy that fails signs with the token object; a token that
+    forbids copies is not asked again, after any other failure the next use asks."""
     label = f"copy-{fault.lower()}"
     shim.genpkey(label, "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
     certificate_for(shim, label)
     shim.debug_log.write_text("")
-    first, second, _ = two_handshakes(shim, label, f"C_CopyObject {fault}")
-    assert "CONNECTION ESTABLISHED" in first and "CONNECTION ESTABLISHED" in second
+    outputs, _ = handshakes(shim, label, [None, f"C_CopyObject {fault}", None])
+    assert all("CONNECTION ESTABLISHED" in output for output in outputs), outputs
     log = shim.debug_log.read_text()
     assert f"object '{label}': C_CopyObject: {fault}" in log
     assert (f"object '{label}': C_CopyObject: CKR_OK" in log) == asked_again

@@ -195,6 +195,69 @@ void fork_reset_forgets_without_closing(void**) {
   assert_int_equal(pool.idle_count(), idle);
 }
 
+// The token service failed: the idle sessions and the anchor are closed at
+// once, one in use when it comes back; a new generation logs in again.
+void dropped_sessions_are_closed_now_or_when_they_come_back(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  pool.require_login();
+  Session held = pool.acquire();
+  { Session idle = pool.acquire(); }
+  pool.drop_all();
+  assert_int_equal(ops.closed, 2);  // the anchor and the idle one
+  assert_false(pool.logged_in());
+  { Session old(std::move(held)); }
+  assert_int_equal(ops.closed, 3);
+  assert_int_equal(static_cast<int>(ops.live.size()), 0);
+  { Session s = pool.acquire(); }
+  assert_int_equal(ops.logins, 2);
+}
+
+// A restarted service hands out the old numbers again: a session given up
+// whose number is a new session's now is not closed (that would close the new one).
+void dropped_session_whose_number_is_in_use_again_is_left_alone(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  Session held = pool.acquire();  // 2 (the anchor is 1)
+  CK_SESSION_HANDLE number = held.handle();
+  pool.drop_all();
+  ops.next = 1;  // the service restarted
+  Session again = pool.acquire();  // a new anchor (1) and a working session (2)
+  assert_int_equal(again.handle(), number);
+  int closed = ops.closed;
+  { Session old(std::move(held)); }
+  assert_int_equal(ops.closed, closed);
+  assert_true(ops.live.count(number) == 1);
+}
+
+// Numbers are the module's: another token's pool on the same module may hold it now.
+void dropped_session_whose_number_another_pool_holds_is_left_alone(void**) {
+  CountingOps ops;
+  hsmprov::LiveSessions module_sessions;
+  SessionPool first(ops, 16, &module_sessions);
+  SessionPool second(ops, 16, &module_sessions);
+  Session held = first.acquire();  // 2
+  first.drop_all();
+  ops.next = 1;
+  Session other = second.acquire();  // 1 and 2 again, in the other pool
+  assert_int_equal(other.handle(), held.handle());
+  int closed = ops.closed;
+  { Session old(std::move(held)); }
+  assert_int_equal(ops.closed, closed);
+}
+
+// A module the application shares with us: a number given up may be the
+// application's own session by the time it comes back.
+void shared_module_sessions_are_given_up_without_closing(void**) {
+  CountingOps ops;
+  SessionPool pool(ops);
+  Session held = pool.acquire();
+  { Session idle = pool.acquire(); }
+  pool.drop_all(false);
+  { Session old(std::move(held)); }
+  assert_int_equal(ops.closed, 0);
+}
+
 void threads_share_the_pool(void**) {
   CountingOps ops;
   SessionPool pool(ops, 4);
@@ -238,6 +301,10 @@ int main() {
       cmocka_unit_test(lost_anchor_is_replaced),
       cmocka_unit_test(refused_login_is_not_retried_on_every_acquire),
       cmocka_unit_test(fork_reset_forgets_without_closing),
+      cmocka_unit_test(dropped_sessions_are_closed_now_or_when_they_come_back),
+      cmocka_unit_test(dropped_session_whose_number_is_in_use_again_is_left_alone),
+      cmocka_unit_test(dropped_session_whose_number_another_pool_holds_is_left_alone),
+      cmocka_unit_test(shared_module_sessions_are_given_up_without_closing),
       cmocka_unit_test(threads_share_the_pool),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -69,8 +69,26 @@ void slot_id_selects_slot(void**) {
   CK_SLOT_INFO slot;
   std::memset(&slot, ' ', sizeof slot);
   Uri uri = Uri::parse("pkcs11:slot-id=7");
-  assert_true(uri.matches_slot(7, slot));
-  assert_false(uri.matches_slot(8, slot));
+  assert_true(uri.matches_slot(7, [&] { return slot; }));
+  assert_false(uri.matches_slot(8, [&] { return slot; }));
+}
+
+// Slot info is a PKCS#11 call (a round trip to a network HSM): asked only
+// for a URI that names slot-description or slot-manufacturer.
+void slot_info_is_asked_only_when_the_uri_names_it(void**) {
+  CK_SLOT_INFO slot;
+  std::memset(&slot, ' ', sizeof slot);
+  std::memcpy(slot.slotDescription, "first", 5);
+  int asked = 0;
+  auto info = [&] {
+    ++asked;
+    return slot;
+  };
+  assert_true(Uri::parse("pkcs11:token=demo").matches_slot(7, info));
+  assert_int_equal(asked, 0);
+  assert_true(Uri::parse("pkcs11:slot-description=first").matches_slot(7, info));
+  assert_false(Uri::parse("pkcs11:slot-description=second").matches_slot(7, info));
+  assert_int_equal(asked, 2);
 }
 
 std::string text_of(const hsmprov::Pin& pin) {
@@ -163,6 +181,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(object_attributes_map_to_template), cmocka_unit_test(types_map_to_classes),
       cmocka_unit_test(token_attributes_select_tokens),   cmocka_unit_test(slot_id_selects_slot),
+      cmocka_unit_test(slot_info_is_asked_only_when_the_uri_names_it),
       cmocka_unit_test(pin_attributes_are_read),          cmocka_unit_test(malformed_uris_are_refused),
       cmocka_unit_test(object_uri_round_trips),           cmocka_unit_test(uris_are_as_strict_as_documented),
   };
