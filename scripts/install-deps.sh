@@ -9,11 +9,27 @@ hsmprov_packages=(cmake g++ pkg-config make libssl-dev zlib1g-dev openssl libp11
 hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptography procps util-linux
                        gdb  # gcore: tests/integration/test_pin_memory.py
                        nginx apache2 haproxy stunnel4 curl libtsan2)  # libtsan2: tests/run.sh --tsan
+# A token service across a socket for the network tests (tests/network): p11-kit's server comes
+# with p11-kit everywhere; pkcs11-proxy's daemon and client where the distribution has them
+# (Debian 13), and with them latchset's pkcs11-provider for the network benchmark's comparison.
+hsmprov_network_packages=(pkcs11-daemon libpkcs11-proxy0 pkcs11-provider)
+
+# Whether this distribution's archive has the package (once apt knows the archive).
+hsmprov_in_archive() {
+  apt-cache show "$1" >/dev/null 2>&1
+}
 
 hsmprov_install_deps() {
   local wanted=("${hsmprov_packages[@]}") missing=() p
   for p in "$@"; do
-    if [ "$p" = tests ]; then wanted+=("${hsmprov_test_packages[@]}"); else wanted+=("$p"); fi
+    if [ "$p" = tests ]; then
+      wanted+=("${hsmprov_test_packages[@]}")
+      for p in "${hsmprov_network_packages[@]}"; do
+        hsmprov_in_archive "$p" && wanted+=("$p")
+      done
+    else
+      wanted+=("$p")
+    fi
   done
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -210,12 +210,14 @@ void Module::initialize() {
 // CKR_GENERAL_ERROR, when this user cannot read them: say who we are.
 void Module::check_initialized(CK_RV rv, const char* when) {
   if (rv == CKR_OK) return check(rv, "C_Initialize", where() + when);  // logs the call
-  std::string message = where() + when + ": C_Initialize: " + ckr_name(rv) + " as " + process_user() +
-                        "; if the module keeps its tokens in files (SoftHSM does), check that this user can read "
-                        "its config and token directory";
+  std::string message = where() + when + ": C_Initialize: " + ckr_name(rv) + " as " + process_user();
+  message += service_lost(rv) ? "; if it is the client of a network HSM or token service, check that the service "
+                                "runs and this process can reach it"
+                              : "; if the module keeps its tokens in files (SoftHSM does), check that this user can "
+                                "read its config and token directory";
   if (rv == CKR_ARGUMENTS_BAD) message += "; check pkcs11-module-init-args";
   log::write(1, message);
-  fail(HSMPROV_R_PKCS11, message);
+  throw Pkcs11Error(rv, message);
 }
 
 bool Module::forked() const { return forks.load(std::memory_order_relaxed) != forks_seen_; }
@@ -226,10 +228,12 @@ void Module::reinitialize_after_fork() {
   log::write(1, "fork detected: initialising " + where() + " again");
   CK_RV rv = call_initialize();
   // Modules that detect fork reset themselves on C_Initialize; the others
-  // still hold the parent's state and need C_Finalize first. A module the
-  // application owns is the application's to reset.
+  // still hold the parent's state and need C_Finalize first, as does a
+  // network client that keeps the parent's connection, which its service
+  // may have dropped since (pkcs11-proxy then fails with a device error).
+  // A module the application owns is the application's to reset.
   if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && shared()) return;
-  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED || (service_lost(rv) && !shared())) {
     CK_RV finalized = call(fn_->C_Finalize, nullptr);
     rv = call_initialize();
     // Still initialised because the reset failed: that failure is the cause.
@@ -237,7 +241,7 @@ void Module::reinitialize_after_fork() {
       std::string message = where() + " after fork: C_Finalize: " + ckr_name(finalized) +
                             ", so the module keeps the parent's state and cannot be initialised again";
       log::write(1, message);
-      fail(HSMPROV_R_PKCS11, message);
+      throw Pkcs11Error(finalized, message);
     }
   }
   check_initialized(rv, " after fork");

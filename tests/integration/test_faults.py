@@ -112,3 +112,24 @@ def test_every_call_of_pkc_get_failed_in_turn(luna):
         if luna.program(*args, check=False).returncode != 0:
             failures.append(f"call {n} ({function}) failed with {code}: the next get failed")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("algorithm, option", [("EC", "ec_paramgen_curve:P-256"), ("RSA", "rsa_keygen_bits:2048")])
+def test_token_that_fails_whole_attribute_reads_still_gives_its_keys(shimmed, algorithm, option):
+    # hsmprov asks for an object's attributes in one call, and a token that
+    # follows the standard marks the ones it cannot give and fills the rest
+    # (SoftHSM does: every other test). The shim plays a token that fails
+    # the whole call instead: hsmprov then asks one attribute at a time.
+    label = f"whole-{algorithm.lower()}"
+    shimmed.genpkey(label, algorithm, "-pkeyopt", option)
+    uri = shimmed.uri(object=label, type="private")
+    standard = shimmed.openssl("pkey", "-in", uri, "-pubout").stdout
+    trace = shimmed.tmp / f"{label}.trace"
+    quirky = dict(shimmed.env, HSMPROV_SHIM_WHOLE_CALL_FAILS="1", HSMPROV_SHIM_TRACE=str(trace))
+    assert shimmed.openssl("pkey", "-in", uri, "-pubout", env=quirky).stdout == standard
+    batched = shimmed.tmp / f"{label}.batched"
+    shimmed.openssl("pkey", "-in", uri, "-pubout", env=dict(shimmed.env, HSMPROV_SHIM_TRACE=str(batched)))
+    reads = lambda path: path.read_text().split().count("C_GetAttributeValue")  # noqa: E731
+    assert reads(batched) <= 4  # two objects (the key and its public object), two calls each at most
+    assert reads(trace) > reads(batched)
+    assert label.encode() in shimmed.openssl("storeutl", "-text", shimmed.uri(object=label), env=quirky).stdout

@@ -17,12 +17,17 @@
 // - a watch on stale sessions: closing a session, or destroying an object
 //   through one, that was opened before the last C_Initialize (a parent's,
 //   in a forked child) is refused and written to HSMPROV_SHIM_MISUSE;
+// - a token that fails a whole C_GetAttributeValue: with
+//   HSMPROV_SHIM_WHOLE_CALL_FAILS set, a call for several attributes of
+//   which one is missing or sensitive answers that code and fills none,
+//   marking none unavailable (the standard says to fill the others);
 // - a module built on OpenSSL: with HSMPROV_SHIM_CONFIG_ON_INIT naming an
 //   OpenSSL config file, C_Initialize first loads it into a library context
 //   of its own, as SoftHSM loads OpenSSL's config inside its C_Initialize,
 //   and appends to HSMPROV_SHIM_CONFIG_RESULT whether hsmprov came up there.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -33,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
@@ -220,6 +226,14 @@ SHIM_FORWARD(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBU
 SHIM_FORWARD(C_WrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE w, CK_OBJECT_HANDLE k,
                          CK_BYTE_PTR o, CK_ULONG_PTR n), (h, m, w, k, o, n))
 
+// As a token that fails the whole call: the entries as they came.
+CK_RV whole_call_failed(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR attrs, CK_ULONG count) {
+  std::vector<CK_ATTRIBUTE> asked(attrs, attrs + count);
+  CK_RV rv = target->C_GetAttributeValue(h, object, attrs, count);
+  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) std::copy(asked.begin(), asked.end(), attrs);
+  return rv;
+}
+
 // Luna attributes are answered here; the rest goes to the target module.
 CK_RV shim_C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR attrs, CK_ULONG count) {
   CK_RV rv = injected("C_GetAttributeValue");
@@ -227,6 +241,8 @@ CK_RV shim_C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_
   for (CK_ULONG i = 0; i < count; ++i)
     if (hsmprov::shim::is_luna_attribute(attrs[i].type))
       return hsmprov::shim::luna_attributes(target, h, object, attrs, count);
+  if (count > 1 && std::getenv("HSMPROV_SHIM_WHOLE_CALL_FAILS") != nullptr)
+    return whole_call_failed(h, object, attrs, count);
   return target->C_GetAttributeValue(h, object, attrs, count);
 }
 
