@@ -56,28 +56,23 @@ Session SessionPool::take_or_open() {
   return Session(this, h, generation_);
 }
 
+// Under live_.opening() throughout: the pool is not given up (drop_all)
+// between opening the anchor and logging in on it.
 void SessionPool::prepare() {
   // Atomics: no lock on every acquire.
   if (anchored_ && !anchor_suspect_ && (!login_wanted_ || logged_in_)) return;
   std::lock_guard<std::mutex> setup(setup_mutex_);
-  unsigned generation;
+  std::lock_guard<std::mutex> opening(live_.opening());
   CK_SESSION_HANDLE anchor;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    generation = generation_;
     anchor = anchor_;
   }
   if (anchor == CK_INVALID_HANDLE || anchor_suspect_) {
     CK_SESSION_HANDLE old = anchor;
+    anchor = open_one();
     {
-      std::lock_guard<std::mutex> opening(live_.opening());
-      anchor = open_one();
       std::lock_guard<std::mutex> lock(mutex_);
-      if (generation != generation_) {  // given up meanwhile: a working session of the new generation
-        idle_.push_back(anchor);
-        ++open_;
-        return;
-      }
       anchor_ = anchor;
       anchored_ = true;
       anchor_suspect_ = false;
@@ -90,8 +85,7 @@ void SessionPool::prepare() {
   }
   if (login_wanted_ && !logged_in_) {
     ops_.login(anchor);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (generation == generation_) logged_in_ = true;
+    logged_in_ = true;
   }
 }
 
