@@ -6,8 +6,9 @@
 #   tests/run.sh --sanitize   the same under ASan+UBSan (build-sanitize/)
 #   tests/run.sh --clang      the same built with clang (build-clang/)
 #   tests/run.sh --all        g++ and ASan+UBSan, one after the other
-#   tests/run.sh --tsan       the thread and fork tests only (test_sessions.py, the session pool's unit
-#                             test) under ThreadSanitizer (build-tsan/); any race report fails
+#   tests/run.sh --tsan       the thread and fork tests only (test_sessions.py, the network tests of one
+#                             program, the session pool's unit test) under ThreadSanitizer (build-tsan/);
+#                             any race report fails
 #   tests/run.sh --package    the g++ run, then the Debian package built, installed into this system
 #                             and tried (tests/package_test.sh)
 #   tests/run.sh --debian13   --package in a Debian 13 chroot (made with debootstrap on first use,
@@ -50,8 +51,8 @@ tsan_build() {
   local dir="$builds/build-tsan"
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_TSAN=ON -DCMAKE_CXX_COMPILER=g++ \
     -DCMAKE_C_COMPILER=gcc >/dev/null || return 1
-  cmake --build "$dir" -j"$(nproc)" --target hsmprov hsmprov_sign_threads hsmprov_test_shim test_session_pool \
-    || return 1
+  cmake --build "$dir" -j"$(nproc)" --target hsmprov hsmprov_sign_threads hsmprov_sign_on_demand hsmprov_test_shim \
+    test_session_pool || return 1
   # A race report ends the program with exit code 66 (also in a forked child): its test fails.
   TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
     ctest --test-dir "$dir" --output-on-failure -R '^(unit\.test_session_pool|integration)$'

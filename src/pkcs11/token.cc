@@ -48,7 +48,10 @@ bool Token::has_mechanism(CK_MECHANISM_TYPE mechanism) const {
   if (!mechanisms_) {
     CK_ULONG count = 0;
     check(call(fn()->C_GetMechanismList, slot_.load(), nullptr, &count), "C_GetMechanismList", where());
-    std::vector<CK_MECHANISM_TYPE> list(count);
+    // One entry of room more than asked: p11-kit 0.24's client, dropping
+    // the mechanisms it cannot carry from the list, reads one past its end
+    // (seen under ASan).
+    std::vector<CK_MECHANISM_TYPE> list(count + 1);
     check(call(fn()->C_GetMechanismList, slot_.load(), list.data(), &count), "C_GetMechanismList", where());
     list.resize(count);
     mechanisms_ = std::move(list);
