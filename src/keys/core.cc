@@ -76,7 +76,7 @@ void Core::recover(Token* token, unsigned generation, const Pkcs11Error& failure
     reach_again(*loaded, token);
   } catch (const Pkcs11Error& e) {
     std::string still = std::string(e.what()) == failure.what()
-                            ? "; so it is still after hsmprov initialised the module again"
+                            ? "; still so after hsmprov initialised the module again"
                             : "; hsmprov initialised the module again and cannot reach the token: " + std::string(e.what());
     throw Pkcs11Error(e.rv(), std::string(failure.what()) + still + "; the next operation tries again");
   }

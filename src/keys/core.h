@@ -100,6 +100,7 @@ class Core {
 
 template <typename Operation>
 auto Core::with_recovery(Token* token, Retry retry, Operation&& operation) -> decltype(operation()) {
+  QuietSigpipe quiet;  // one for all the operation's calls
   unsigned seen = generation();
   try {
     return operation();

@@ -102,7 +102,8 @@ class ModuleGate {
 // succeeds; a server then takes its next non-blocking handshake step as
 // failed. So whatever the module pushes is dropped: the caller sees the
 // CKR, and hsmprov's own error when it fails. A proxy module's write to a
-// dead socket must not end the process (quiet_sigpipe.h).
+// dead socket must not end the process (quiet_sigpipe.h; an operation's
+// guard covers its calls, this one calls made outside any).
 template <typename... Params, typename... Args>
 CK_RV call(CK_RV (*function)(Params...), Args&&... args) {
   CallInFlight in_flight;

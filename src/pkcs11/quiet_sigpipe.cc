@@ -1,4 +1,4 @@
-// SIGPIPE blocked around a module call, and the one it raised consumed.
+// SIGPIPE blocked around module calls, and the one they raised consumed.
 #include "pkcs11/quiet_sigpipe.h"
 
 #include <pthread.h>
@@ -22,9 +22,19 @@ bool sigpipe_pending() {
   return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
 }
 
+bool sigpipe_ignored() {
+  struct sigaction current;
+  return sigaction(SIGPIPE, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+         current.sa_handler == SIG_IGN;
+}
+
+thread_local int depth = 0;
+
 }  // namespace
 
 QuietSigpipe::QuietSigpipe() {
+  if (depth++ > 0 || sigpipe_ignored()) return;
+  active_ = true;
   sigset_t before;
   pthread_sigmask(SIG_BLOCK, &sigpipe_only(), &before);
   was_blocked_ = sigismember(&before, SIGPIPE) == 1;
@@ -33,6 +43,8 @@ QuietSigpipe::QuietSigpipe() {
 }
 
 QuietSigpipe::~QuietSigpipe() {
+  --depth;
+  if (!active_) return;
   if (!pending_before_ && sigpipe_pending()) {
     const struct timespec now = {0, 0};
     sigtimedwait(&sigpipe_only(), nullptr, &now);
