@@ -101,6 +101,7 @@ class Core {
 template <typename Operation>
 auto Core::with_recovery(Token* token, Retry retry, Operation&& operation) -> decltype(operation()) {
   QuietSigpipe quiet;  // one for all the operation's calls
+  reinitialize_if_forked();  // first: a fork's new generation is not a recovery's
   unsigned seen = generation();
   try {
     return operation();

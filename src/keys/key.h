@@ -56,8 +56,8 @@ class Key {
   // C_Decrypt whose result is returned, never thrown, logged or acted on:
   // in TLS RSA key exchange whether decryption failed is itself the secret
   // an attacker probes for (Bleichenbacher). Failures before it still throw,
-  // and so does a session the token closed, which says nothing about the
-  // ciphertext: that one runs once more on another session first.
+  // and so does a token service that went away, which says nothing about
+  // the ciphertext: that one runs once more after recovery first.
   CK_RV decrypt_quietly(CK_MECHANISM& mechanism, const unsigned char* data, size_t size, unsigned char* out,
                         CK_ULONG* out_size);
 
