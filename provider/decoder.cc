@@ -181,6 +181,14 @@ const OSSL_ALGORITHM decoder_algorithms[] = {
      "token EC key reference"},
     {"ED25519:1.3.101.112", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ed25519, decode>(),
      "token Ed25519 key reference"},
+#if HSMPROV_WITH_ML_DSA
+    {HSMPROV_ML_DSA_44_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_44, decode>(),
+     "token ML-DSA-44 key reference"},
+    {HSMPROV_ML_DSA_65_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_65, decode>(),
+     "token ML-DSA-65 key reference"},
+    {HSMPROV_ML_DSA_87_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_87, decode>(),
+     "token ML-DSA-87 key reference"},
+#endif
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

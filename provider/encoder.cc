@@ -23,7 +23,7 @@ int does_private(void*, int selection) { return (selection & OSSL_KEYMGMT_SELECT
 
 const KeyData* token_key(ProviderCtx* provider, const void* obj_raw) {
   auto* data = static_cast<const KeyData*>(obj_raw);
-  if (data == nullptr || data->key == nullptr || !data->key->has_private()) {
+  if (data == nullptr || data->key == nullptr || data->key->in_software() || !data->key->has_private()) {
     raise_error(provider, HSMPROV_R_UNSUPPORTED, "hsmprov encodes token private keys only");
     return nullptr;
   }
@@ -96,6 +96,11 @@ const OSSL_ALGORITHM encoder_algorithms[] = {
     HSMPROV_ENCODERS("RSA:rsaEncryption:1.2.840.113549.1.1.1", "token RSA key"),
     HSMPROV_ENCODERS("EC:id-ecPublicKey:1.2.840.10045.2.1", "token EC key"),
     HSMPROV_ENCODERS("ED25519:1.3.101.112", "token Ed25519 key"),
+#if HSMPROV_WITH_ML_DSA
+    HSMPROV_ENCODERS(HSMPROV_ML_DSA_44_NAMES, "token ML-DSA-44 key"),
+    HSMPROV_ENCODERS(HSMPROV_ML_DSA_65_NAMES, "token ML-DSA-65 key"),
+    HSMPROV_ENCODERS(HSMPROV_ML_DSA_87_NAMES, "token ML-DSA-87 key"),
+#endif
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

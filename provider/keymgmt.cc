@@ -1,6 +1,6 @@
-/* Key management for token keys (RSA, EC, ED25519): loading by store
- * reference, public-key export and import, comparison, and generation on
- * the token. Private key material is never exported. */
+/* Key management for token keys (RSA, EC, ED25519, ML-DSA): loading by
+ * store reference, public-key export and import, comparison, and
+ * generation on the token. Private key material is never exported. */
 #include <cstring>
 
 #include <openssl/core_names.h>
@@ -14,7 +14,8 @@ namespace {
 
 bool has_private_values(const OSSL_PARAM params[]) {
   return OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != nullptr ||
-         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != nullptr;
+         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != nullptr ||
+         OSSL_PARAM_locate_const(params, "seed") != nullptr;  // ML-DSA's OSSL_PKEY_PARAM_ML_DSA_SEED (OpenSSL 3.5)
 }
 
 template <KeyType T>
@@ -64,7 +65,7 @@ const OSSL_PARAM* keymgmt_gettable_params(void*) {
       OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ed[] = {
+  static const OSSL_PARAM ed[] = {  // Ed25519 and ML-DSA
       OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
       OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
       OSSL_PARAM_END};
@@ -84,6 +85,8 @@ const OSSL_PARAM* keymgmt_key_types(int) {
 int keymgmt_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg) {
   auto* data = static_cast<KeyData*>(keydata);
   if (data->key == nullptr) return 0;
+  // A key in software goes out as it came in.
+  if (data->key->in_software()) return EVP_PKEY_export(data->key->public_key(), selection, param_cb, cbarg);
   // Refused without an error entry: OpenSSL asks this on every operation
   // it first tries in another provider, and moves on to ours when it fails.
   // Where a user asks for the private key, our encoders say why it fails.
@@ -91,21 +94,22 @@ int keymgmt_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* 
   return EVP_PKEY_export(data->key->public_key(), selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY, param_cb, cbarg);
 }
 
-// Import takes public keys only: OpenSSL uses it to compare a certificate's
-// key with a token key. Private keys are never put into a token this way.
+// Import makes a key that lives in software (Key::from_software): a public
+// key OpenSSL compares with a token key, or a key of the program's own that
+// OpenSSL handed to us. Nothing is put into a token this way.
 template <KeyType T>
 int keymgmt_import(void* keydata, int, const OSSL_PARAM params[]) {
   auto* data = static_cast<KeyData*>(keydata);
   return guarded(data->provider, 0, [&] {
-    if (has_private_values(params))
-      fail(HSMPROV_R_UNSUPPORTED, "importing private key material into the token is not supported");
+    bool with_private = has_private_values(params);
     OSSL_LIB_CTX* libctx = data->provider->core->software().libctx();
     EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(libctx, key_type_name(T), nullptr));
     EVP_PKEY* pkey = nullptr;
     if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
-        EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, const_cast<OSSL_PARAM*>(params)) <= 0)
-      fail(HSMPROV_R_INVALID_ARGUMENT, "the public key to import is not valid");
-    data->key = Key::from_public(T, EvpPkeyPtr(pkey));
+        EVP_PKEY_fromdata(ctx.get(), &pkey, with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                          const_cast<OSSL_PARAM*>(params)) <= 0)
+      fail(HSMPROV_R_INVALID_ARGUMENT, std::string("the ") + key_type_name(T) + " key to import is not valid");
+    data->key = Key::from_software(T, EvpPkeyPtr(pkey), with_private);
     return 1;
   });
 }
@@ -122,7 +126,15 @@ int keymgmt_match(const void* keydata1, const void* keydata2, int) {
 // (and failing) to export the key to another provider on every operation.
 template <KeyType T>
 const char* keymgmt_query_operation_name(int) {
-  return T == KeyType::rsa ? HSMPROV_RSA_OPERATIONS : T == KeyType::ec ? HSMPROV_ECDSA : HSMPROV_ED25519;
+  switch (T) {
+    case KeyType::rsa: return HSMPROV_RSA_OPERATIONS;
+    case KeyType::ec: return HSMPROV_ECDSA;
+    case KeyType::ed25519: return HSMPROV_ED25519;
+    case KeyType::ml_dsa_44: return HSMPROV_ML_DSA_44;
+    case KeyType::ml_dsa_65: return HSMPROV_ML_DSA_65;
+    case KeyType::ml_dsa_87: return HSMPROV_ML_DSA_87;
+  }
+  return nullptr;
 }
 
 /* Key generation on the token. */
@@ -232,6 +244,10 @@ const OSSL_ALGORITHM keymgmt_algorithms[] = {
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", keymgmt_functions<KeyType::rsa>(), "token RSA keys"},
     {"EC:id-ecPublicKey:1.2.840.10045.2.1", "provider=hsmprov", keymgmt_functions<KeyType::ec>(), "token EC keys"},
     {"ED25519:1.3.101.112", "provider=hsmprov", keymgmt_functions<KeyType::ed25519>(), "token Ed25519 keys"},
+    // Before OpenSSL 3.5 these only say that ML-DSA needs it (key generation, keys found).
+    {HSMPROV_ML_DSA_44_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_44>(), "token ML-DSA-44 keys"},
+    {HSMPROV_ML_DSA_65_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_65>(), "token ML-DSA-65 keys"},
+    {HSMPROV_ML_DSA_87_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_87>(), "token ML-DSA-87 keys"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

@@ -12,6 +12,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/opensslv.h>
 
 #include "keys/core.h"
 #include "error.h"
@@ -88,6 +89,17 @@ R guarded(const ProviderCtx* ctx, R on_error, F&& body) noexcept {
 #define HSMPROV_RSA_OPERATIONS "HSMPROV-RSA"
 #define HSMPROV_ECDSA "HSMPROV-ECDSA"
 #define HSMPROV_ED25519 "HSMPROV-ED25519"
+#define HSMPROV_ML_DSA_44 "HSMPROV-ML-DSA-44"
+#define HSMPROV_ML_DSA_65 "HSMPROV-ML-DSA-65"
+#define HSMPROV_ML_DSA_87 "HSMPROV-ML-DSA-87"
+
+// OpenSSL's names for ML-DSA's parameter sets (its default provider's).
+#define HSMPROV_ML_DSA_44_NAMES "ML-DSA-44:MLDSA44:2.16.840.1.101.3.4.3.17:id-ml-dsa-44"
+#define HSMPROV_ML_DSA_65_NAMES "ML-DSA-65:MLDSA65:2.16.840.1.101.3.4.3.18:id-ml-dsa-65"
+#define HSMPROV_ML_DSA_87_NAMES "ML-DSA-87:MLDSA87:2.16.840.1.101.3.4.3.19:id-ml-dsa-87"
+// ML-DSA's signatures, encoders and decoders need OpenSSL 3.5; built
+// against an older one, only its key management is offered, to say so.
+#define HSMPROV_WITH_ML_DSA (OPENSSL_VERSION_NUMBER >= 0x30500000L)
 
 // Both stores take OSSL_STORE_PARAM_EXPECT (which kind of object is wanted).
 const OSSL_PARAM* store_settable_ctx_params(void* provctx);

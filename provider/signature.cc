@@ -1,5 +1,6 @@
-/* Signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519) with token keys:
- * hashing in software, signing in the token, verifying in software. */
+/* Signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519, ML-DSA) with token
+ * keys: hashing in software (RSA, ECDSA), signing in the token, verifying in
+ * software. */
 #include <cstring>
 
 #include <openssl/core_names.h>
@@ -41,6 +42,45 @@ int saltlen_from(const OSSL_PARAM* p) {
   return static_cast<int>(value);
 }
 
+// ML-DSA's parameters, by OpenSSL 3.5's names (this file also builds against 3.0).
+constexpr const char* kContextString = "context-string";
+constexpr const char* kDeterministic = "deterministic";
+constexpr const char* kMessageEncoding = "message-encoding";
+constexpr const char* kMu = "mu";
+constexpr const char* kTestEntropy = "test-entropy";
+
+int int_param(const OSSL_PARAM* p, const char* name) {
+  int value = 0;
+  if (!OSSL_PARAM_get_int(p, &value)) fail(HSMPROV_R_INVALID_ARGUMENT, std::string(name) + " must be a number");
+  return value;
+}
+
+// The context string and hedging reach the token (CK_SIGN_ADDITIONAL_CONTEXT);
+// what PKCS#11 3.2's CKM_ML_DSA has no way to say is refused by name.
+void set_ml_dsa_params(SignatureCtx& ctx, const OSSL_PARAM params[]) {
+  const OSSL_PARAM* p;
+  if ((p = OSSL_PARAM_locate_const(params, kContextString))) {
+    const void* data = nullptr;
+    size_t size = 0;
+    if (!OSSL_PARAM_get_octet_string_ptr(p, &data, &size))
+      fail(HSMPROV_R_INVALID_ARGUMENT, "context-string must be a byte string");
+    if (size > 255)
+      fail(HSMPROV_R_INVALID_ARGUMENT, "context-string: ML-DSA takes 255 bytes at most; this one has " +
+                                           std::to_string(size));
+    auto* bytes = static_cast<const unsigned char*>(data);
+    ctx.settings.context.assign(bytes, bytes + size);
+  }
+  if ((p = OSSL_PARAM_locate_const(params, kDeterministic))) ctx.settings.deterministic = int_param(p, kDeterministic) != 0;
+  if ((p = OSSL_PARAM_locate_const(params, kMessageEncoding)) && int_param(p, kMessageEncoding) != 1)
+    fail(HSMPROV_R_UNSUPPORTED, "message-encoding:0 (the message taken as already encoded) is not in PKCS#11 3.2's "
+                                "CKM_ML_DSA, which encodes every message with its context: the token cannot do it");
+  if ((p = OSSL_PARAM_locate_const(params, kMu)) && int_param(p, kMu) != 0)
+    fail(HSMPROV_R_UNSUPPORTED, "mu:1 (signing a mu computed outside the token) is not in PKCS#11 3.2's CKM_ML_DSA: "
+                                "the token cannot do it");
+  if (OSSL_PARAM_locate_const(params, kTestEntropy) != nullptr)
+    fail(HSMPROV_R_UNSUPPORTED, "test-entropy: the token draws its own randomness and takes none from outside");
+}
+
 // A context re-initialised for every signature names the same digest each
 // time: skip the shared cache (and its lock, which signing threads contend).
 void set_md(SignatureCtx& ctx, const char* name) {
@@ -62,10 +102,12 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) &&
         OSSL_PARAM_get_utf8_string_ptr(p, &name))
       ctx->settings.mgf1 = ctx->provider->core->software().digest(name);
+    if (is_ml_dsa(ctx->type)) set_ml_dsa_params(*ctx, params);
     return 1;
   });
 }
 
+template <KeyType T>
 const OSSL_PARAM* settable_ctx_params(void*, void*) {
   static const OSSL_PARAM table[] = {
       OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
@@ -73,7 +115,12 @@ const OSSL_PARAM* settable_ctx_params(void*, void*) {
       OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
       OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
-  return table;
+  // Settable so that they reach us, and what the token cannot do is refused by name.
+  static const OSSL_PARAM ml_dsa[] = {
+      OSSL_PARAM_octet_string(kContextString, nullptr, 0), OSSL_PARAM_int(kDeterministic, nullptr),
+      OSSL_PARAM_int(kMessageEncoding, nullptr), OSSL_PARAM_int(kMu, nullptr),
+      OSSL_PARAM_octet_string(kTestEntropy, nullptr, 0), OSSL_PARAM_END};
+  return is_ml_dsa(T) ? ml_dsa : table;
 }
 
 int get_ctx_params(void* vctx, OSSL_PARAM params[]) {
@@ -159,7 +206,8 @@ int sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize, const u
       *siglen = max_signature_size(*ctx);
       return 1;
     }
-    Bytes result = sign_with_token(*ctx->key, ctx->settings, tbs, tbslen);
+    Bytes result = ctx->key->in_software() ? sign_in_software(ctx->libctx(), *ctx->key, ctx->settings, tbs, tbslen)
+                                           : sign_with_token(*ctx->key, ctx->settings, tbs, tbslen);
     if (result.size() > sigsize) fail(HSMPROV_R_INVALID_ARGUMENT, "the signature buffer is too small");
     std::memcpy(sig, result.data(), result.size());
     *siglen = result.size();
@@ -174,12 +222,16 @@ int verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned c
   });
 }
 
+// Ed25519 and ML-DSA sign the message itself, in one shot.
+bool signs_messages(KeyType type) { return type == KeyType::ed25519 || is_ml_dsa(type); }
+
 int digest_init(void* vctx, const char* mdname, void* keydata, const OSSL_PARAM params[]) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
   if (!init(vctx, keydata, params)) return 0;
   return guarded(ctx->provider, 0, [&] {
-    if (ctx->type == KeyType::ed25519) {
-      if (mdname != nullptr && mdname[0] != '\0') fail(HSMPROV_R_INVALID_ARGUMENT, "Ed25519 takes no digest");
+    if (signs_messages(ctx->type)) {
+      if (mdname != nullptr && mdname[0] != '\0')
+        fail(HSMPROV_R_INVALID_ARGUMENT, std::string(key_type_name(ctx->type)) + " takes no digest");
       return 1;
     }
     set_md(*ctx, mdname != nullptr && mdname[0] != '\0' ? mdname : "SHA256");
@@ -193,7 +245,7 @@ int digest_init(void* vctx, const char* mdname, void* keydata, const OSSL_PARAM 
 int digest_update(void* vctx, const unsigned char* data, size_t size) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
   if (!ctx->digest) {
-    raise_error(ctx->provider, HSMPROV_R_UNSUPPORTED, "Ed25519 signs in one shot only");
+    raise_error(ctx->provider, HSMPROV_R_UNSUPPORTED, "%s signs in one shot only", key_type_name(ctx->type));
     return 0;
   }
   return EVP_DigestUpdate(ctx->digest.get(), data, size);
@@ -230,14 +282,14 @@ int digest_verify_final(void* vctx, const unsigned char* sig, size_t siglen) {
 int digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs,
                 size_t tbslen) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
-  if (ctx->type == KeyType::ed25519) return sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+  if (signs_messages(ctx->type)) return sign(vctx, sig, siglen, sigsize, tbs, tbslen);
   if (sig == nullptr) return sign(vctx, nullptr, siglen, sigsize, nullptr, 0);
   return digest_update(vctx, tbs, tbslen) && digest_sign_final(vctx, sig, siglen, sigsize);
 }
 
 int digest_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned char* tbs, size_t tbslen) {
   auto* ctx = static_cast<SignatureCtx*>(vctx);
-  if (ctx->type == KeyType::ed25519) return verify(vctx, sig, siglen, tbs, tbslen);
+  if (signs_messages(ctx->type)) return verify(vctx, sig, siglen, tbs, tbslen);
   return digest_update(vctx, tbs, tbslen) && digest_verify_final(vctx, sig, siglen);
 }
 
@@ -266,7 +318,7 @@ const OSSL_DISPATCH* signature_functions() {
                  gettable_ctx_params),
       HSMPROV_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, OSSL_FUNC_signature_set_ctx_params_fn, set_ctx_params),
       HSMPROV_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, OSSL_FUNC_signature_settable_ctx_params_fn,
-                 settable_ctx_params),
+                 settable_ctx_params<T>),
       {0, nullptr}};
   return functions;
 }
@@ -277,6 +329,11 @@ const OSSL_ALGORITHM signature_algorithms[] = {
     {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", signature_functions<KeyType::rsa>(), "RSA signatures with token keys"},
     {HSMPROV_ECDSA, "provider=hsmprov", signature_functions<KeyType::ec>(), "ECDSA with token keys"},
     {HSMPROV_ED25519, "provider=hsmprov", signature_functions<KeyType::ed25519>(), "Ed25519 with token keys"},
+#if HSMPROV_WITH_ML_DSA
+    {HSMPROV_ML_DSA_44, "provider=hsmprov", signature_functions<KeyType::ml_dsa_44>(), "ML-DSA-44 with token keys"},
+    {HSMPROV_ML_DSA_65, "provider=hsmprov", signature_functions<KeyType::ml_dsa_65>(), "ML-DSA-65 with token keys"},
+    {HSMPROV_ML_DSA_87, "provider=hsmprov", signature_functions<KeyType::ml_dsa_87>(), "ML-DSA-87 with token keys"},
+#endif
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

@@ -74,20 +74,33 @@ hsmprov_debian13_remove() {
   rm -rf --one-file-system "$1"
 }
 
+# Where the sources of test components live, when they do (SoftHSM's main
+# branch, for post-quantum keys): $HSMPROV_VENDOR, else shared/vendor beside
+# the checkout. Never needed: used if there.
+hsmprov_vendor_dir() {
+  local vendor=${HSMPROV_VENDOR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/vendor}
+  [ -d "$vendor" ] && (cd "$vendor" && pwd)
+  return 0
+}
+
 # Runs "$@" in the checkout inside the chroot (the checkout is bind-mounted
-# at /hsmprov; builds go to build-debian13/), with /proc, /sys and /dev. The
-# mounts live in a mount namespace of this command only: they go with it,
-# however it ends.
+# at /hsmprov; builds go to build-debian13/; the vendored sources, if any,
+# read-only at /hsmprov-vendor), with /proc, /sys and /dev. The mounts live
+# in a mount namespace of this command only: they go with it, however it ends.
 hsmprov_debian13_run() {
-  local root=$hsmprov_debian13_root checkout
+  local root=$hsmprov_debian13_root checkout vendor
   checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  vendor=$(hsmprov_vendor_dir)
   hsmprov_debian13_make || return 1
-  mkdir -p "$root/hsmprov" && cp /etc/resolv.conf "$root/etc/resolv.conf" || return 1
+  mkdir -p "$root/hsmprov" "$root/hsmprov-vendor" && cp /etc/resolv.conf "$root/etc/resolv.conf" || return 1
   unshare --mount --propagation slave -- /bin/bash -euc '
-    root=$1 checkout=$2; shift 2
+    root=$1 checkout=$2 vendor=$3; shift 3
     for m in proc sys dev; do mount --rbind "/$m" "$root/$m"; done
     mount --bind "$checkout" "$root/hsmprov"
+    vendor_dir=""
+    if [ -n "$vendor" ]; then mount --bind -o ro "$vendor" "$root/hsmprov-vendor"; vendor_dir=/hsmprov-vendor; fi
     exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-      CI="${CI:-}" HSMPROV_BUILD_ROOT=/hsmprov/build-debian13 /bin/bash -c "cd /hsmprov && \"\$@\"" run "$@"
-  ' unshare "$root" "$checkout" "$@"
+      CI="${CI:-}" HSMPROV_BUILD_ROOT=/hsmprov/build-debian13 HSMPROV_VENDOR_DIR="$vendor_dir" \
+      /bin/bash -c "cd /hsmprov && \"\$@\"" run "$@"
+  ' unshare "$root" "$checkout" "$vendor" "$@"
 }

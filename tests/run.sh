@@ -12,7 +12,8 @@
 #   tests/run.sh --package    the g++ run, then the Debian package built, installed into this system
 #                             and tried (tests/package_test.sh)
 #   tests/run.sh --debian13   --package in a Debian 13 chroot (made with debootstrap on first use,
-#                             then reused; see scripts/debian13.sh)
+#                             then reused; see scripts/debian13.sh), with SoftHSM's main branch built
+#                             there for the ML-DSA tests when its source is beside the checkout
 #   tests/run.sh --fuzz [S]   every fuzz target for S seconds (60) (scripts/fuzz.sh, build-fuzz/)
 #   tests/run.sh --ci         both distributions: --all, --tsan, --clang and a 60 s --fuzz here, then --debian13
 #                             (what CI runs)
@@ -63,7 +64,21 @@ clang_build() {
 }
 # In the chroot: the suite, then the package (scripts/make-deb.sh), installed
 # and tried by tests/package_test.sh.
-debian13() { hsmprov_debian13_run tests/run.sh --package; }
+debian13() { hsmprov_debian13_run tests/run.sh --inside-debian13; }
+# There, first the post-quantum test token, when SoftHSM's source is at hand
+# (scripts/softhsm-pqc.sh; kept between runs): the ML-DSA tests use it.
+inside_debian13() {
+  local archive
+  archive=$(ls "${HSMPROV_VENDOR_DIR:-/nonexistent}"/softhsm2-*.tar.gz 2>/dev/null | head -n 1 || true)
+  if [ -n "$archive" ]; then
+    "$root/scripts/softhsm-pqc.sh" "$archive" /opt/hsmprov-softhsm-pqc || return 1
+    export HSMPROV_MLDSA_SOFTHSM=/opt/hsmprov-softhsm-pqc
+  else
+    echo "no SoftHSM source beside the checkout (shared/vendor, or \$HSMPROV_VENDOR): the ML-DSA tests skip" >&2
+  fi
+  gcc_build
+  "$root/tests/package_test.sh"
+}
 
 # Each mode is a plain list of steps: set -e stops at the first that fails
 # (an `a && b` chain would not stop the script when a fails).
@@ -80,6 +95,7 @@ case "$mode" in
   --tsan) tsan_build ;;
   --package) gcc_build; "$root/tests/package_test.sh" ;;
   --debian13) debian13 ;;
+  --inside-debian13) inside_debian13 ;;
   --fuzz) "$root/scripts/fuzz.sh" "${2:-60}" ;;
   --ci) gcc_build; sanitize_build; tsan_build; clang_build; "$root/scripts/fuzz.sh" 60; debian13 ;;
   *) echo "usage: tests/run.sh [--sanitize|--tsan|--clang|--all|--package|--debian13|--fuzz [SECONDS]|--ci]" >&2; exit 2 ;;

@@ -24,15 +24,6 @@ std::string hex(const Bytes& bytes) {
 
 }  // namespace
 
-const char* key_type_name(KeyType type) {
-  switch (type) {
-    case KeyType::rsa: return "RSA";
-    case KeyType::ec: return "EC";
-    case KeyType::ed25519: return "ED25519";
-  }
-  return "?";
-}
-
 std::shared_ptr<Key> Key::from_token(Core& core, Token& token, CK_OBJECT_HANDLE object, KeyType type,
                                      const Attributes& attributes, EvpPkeyPtr public_key) {
   CK_OBJECT_CLASS object_class = attributes.ulong(CKA_CLASS).value_or(CKO_PUBLIC_KEY);
@@ -53,8 +44,10 @@ std::shared_ptr<Key> Key::from_token(Core& core, Token& token, CK_OBJECT_HANDLE 
   return key;
 }
 
-std::shared_ptr<Key> Key::from_public(KeyType type, EvpPkeyPtr public_key) {
-  return std::shared_ptr<Key>(new Key(type, std::move(public_key)));
+std::shared_ptr<Key> Key::from_software(KeyType type, EvpPkeyPtr key, bool with_private) {
+  std::shared_ptr<Key> made(new Key(type, std::move(key)));
+  made->object_class_ = with_private ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
+  return made;
 }
 
 Key::~Key() {
@@ -71,7 +64,7 @@ std::string Key::uri() const {
 }
 
 std::string Key::where() const {
-  if (token_ == nullptr) return "software public key";
+  if (token_ == nullptr) return has_private() ? "software key" : "software public key";
   std::string name = !label_.empty() ? label_ : "id " + hex(identity_.size() > 1 ? identity_[1].value : Bytes());
   return token_->where() + ", object '" + name + "'";
 }

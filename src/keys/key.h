@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "handles.h"
+#include "keys/key_type.h"
 #include "keys/session_copies.h"
 #include "pkcs11/attributes.h"
 #include "pkcs11/objects.h"
@@ -24,22 +25,26 @@ namespace hsmprov {
 
 class Core;
 
-enum class KeyType { rsa, ec, ed25519 };
-const char* key_type_name(KeyType type);  // OpenSSL's name: RSA, EC, ED25519
-
 class Key {
  public:
   // The token object `object` with the attributes read of it and its
   // public half (token_objects.h reads both).
   static std::shared_ptr<Key> from_token(Core& core, Token& token, CK_OBJECT_HANDLE object, KeyType type,
                                          const Attributes& attributes, EvpPkeyPtr public_key);
-  static std::shared_ptr<Key> from_public(KeyType type, EvpPkeyPtr public_key);
+  // A key that lives in software: a public key OpenSSL imports to compare
+  // with a token key, or a whole key another part of the program made
+  // (OpenSSL may hand a key of a type to the first key management of that
+  // type it finds, hsmprov's too: SoftHSM rebuilds its ML-DSA keys so). It
+  // is kept, exported and used as it came, never put into a token.
+  static std::shared_ptr<Key> from_software(KeyType type, EvpPkeyPtr key, bool with_private);
   ~Key();
   Key(const Key&) = delete;
   Key& operator=(const Key&) = delete;
 
   KeyType type() const { return type_; }
   bool has_private() const { return object_class_ == CKO_PRIVATE_KEY; }
+  bool in_software() const { return token_ == nullptr; }
+  // The public half; for a key in software, the key itself.
   EVP_PKEY* public_key() const { return public_key_.get(); }
   // A pkcs11: URI that finds this object again (token, label, id, type).
   std::string uri() const;

@@ -54,9 +54,50 @@ CK_MECHANISM_TYPE generation_mechanism(KeyType type) {
     case KeyType::rsa: return CKM_RSA_PKCS_KEY_PAIR_GEN;
     case KeyType::ec: return CKM_EC_KEY_PAIR_GEN;
     case KeyType::ed25519: return CKM_EC_EDWARDS_KEY_PAIR_GEN;
+    case KeyType::ml_dsa_44:
+    case KeyType::ml_dsa_65:
+    case KeyType::ml_dsa_87: return CKM_ML_DSA_KEY_PAIR_GEN;
   }
   return CKM_VENDOR_DEFINED;
 }
+
+// The two templates of C_GenerateKeyPair and the values they point to: the
+// private key sensitive and never extractable, the public one saying what
+// to make (RSA's size and exponent, the curve, ML-DSA's parameter set).
+class PairTemplates {
+ public:
+  PairTemplates(const KeySpec& spec, const Bytes& label, const Bytes& id)
+      : label_(label), id_(id), rsa_(spec.type == KeyType::rsa ? CK_TRUE : CK_FALSE), bits_(spec.bits),
+        exponent_(spec.public_exponent) {
+    public_key = {{CKA_TOKEN, &yes_, 1}, {CKA_PRIVATE, &no_, 1}, {CKA_VERIFY, &yes_, 1}, {CKA_ENCRYPT, &rsa_, 1},
+                  {CKA_WRAP, &no_, 1}, {CKA_LABEL, label_.data(), label_.size()}, {CKA_ID, id_.data(), id_.size()}};
+    private_key = {{CKA_TOKEN, &yes_, 1}, {CKA_PRIVATE, &yes_, 1}, {CKA_SENSITIVE, &yes_, 1},
+                   {CKA_EXTRACTABLE, &no_, 1}, {CKA_SIGN, &yes_, 1}, {CKA_DECRYPT, &rsa_, 1},
+                   {CKA_UNWRAP, &no_, 1}, {CKA_DERIVE, &no_, 1}, {CKA_LABEL, label_.data(), label_.size()},
+                   {CKA_ID, id_.data(), id_.size()}};
+    if (spec.type == KeyType::rsa) {
+      public_key.push_back({CKA_MODULUS_BITS, &bits_, sizeof bits_});
+      public_key.push_back({CKA_PUBLIC_EXPONENT, exponent_.data(), exponent_.size()});
+    } else if (is_ml_dsa(spec.type)) {
+      parameter_set_ = ml_dsa_parameter_set(spec.type);
+      public_key.push_back({CKA_PARAMETER_SET, &parameter_set_, sizeof parameter_set_});
+    } else {
+      curve_ = curve_parameters(spec.type == KeyType::ec ? spec.curve : "ED25519");
+      public_key.push_back({CKA_EC_PARAMS, curve_.data(), curve_.size()});
+    }
+  }
+  PairTemplates(const PairTemplates&) = delete;
+  PairTemplates& operator=(const PairTemplates&) = delete;
+
+  std::vector<CK_ATTRIBUTE> public_key;
+  std::vector<CK_ATTRIBUTE> private_key;
+
+ private:
+  Bytes label_, id_, curve_;
+  CK_BBOOL yes_ = CK_TRUE, no_ = CK_FALSE, rsa_;
+  CK_ULONG bits_, parameter_set_ = 0;
+  Bytes exponent_;
+};
 
 }  // namespace
 
@@ -92,32 +133,12 @@ std::shared_ptr<Key> generate_on_token(Core& core, const KeySpec& spec, const Ur
     fail(HSMPROV_R_INTERNAL, "no random bytes for the key id");
   }
 
-  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-  CK_ULONG bits = spec.bits;
-  Bytes params = spec.type == KeyType::ec ? curve_parameters(spec.curve)
-                 : spec.type == KeyType::ed25519 ? curve_parameters("ED25519") : Bytes();
-  Bytes exponent = spec.public_exponent;
-  CK_BBOOL is_rsa = spec.type == KeyType::rsa ? CK_TRUE : CK_FALSE;
-  std::vector<CK_ATTRIBUTE> public_template = {
-      {CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &no, 1}, {CKA_VERIFY, &yes, 1}, {CKA_ENCRYPT, &is_rsa, 1},
-      {CKA_WRAP, &no, 1},
-      {CKA_LABEL, const_cast<unsigned char*>(label->value.data()), label->value.size()},
-      {CKA_ID, id.data(), id.size()}};
-  if (spec.type == KeyType::rsa) {
-    public_template.push_back({CKA_MODULUS_BITS, &bits, sizeof bits});
-    public_template.push_back({CKA_PUBLIC_EXPONENT, exponent.data(), exponent.size()});
-  } else {
-    public_template.push_back({CKA_EC_PARAMS, params.data(), params.size()});
-  }
-  std::vector<CK_ATTRIBUTE> private_template = {
-      {CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1}, {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &no, 1},
-      {CKA_SIGN, &yes, 1}, {CKA_DECRYPT, &is_rsa, 1}, {CKA_UNWRAP, &no, 1}, {CKA_DERIVE, &no, 1},
-      {CKA_LABEL, const_cast<unsigned char*>(label->value.data()), label->value.size()},
-      {CKA_ID, id.data(), id.size()}};
+  PairTemplates templates(spec, label->value, id);
   CK_OBJECT_HANDLE public_key = CK_INVALID_HANDLE, private_key = CK_INVALID_HANDLE;
   checked(token, session,
-          call(token.fn()->C_GenerateKeyPair, session.handle(), &mechanism, public_template.data(), public_template.size(),
-                                        private_template.data(), private_template.size(), &public_key, &private_key),
+          call(token.fn()->C_GenerateKeyPair, session.handle(), &mechanism, templates.public_key.data(),
+               templates.public_key.size(), templates.private_key.data(), templates.private_key.size(), &public_key,
+               &private_key),
           "C_GenerateKeyPair", token.where() + ", new key '" + name + "'");
   try {
     return new_pair_key(core, token, session, private_key, public_key);
@@ -136,6 +157,7 @@ std::shared_ptr<Key> generate_key(Core& core, const KeySpec& spec, const PinProm
   const Attribute* label = find_attribute(uri, CKA_LABEL);
   if (label == nullptr || label->value.empty())
     fail(HSMPROV_R_INVALID_ARGUMENT, "key generation: the pkcs11: URI must name the new key with object=");
+  require_openssl_for(spec.type, "key generation");
   // A generation cut short by the token service may have made the pair:
   // it is never repeated on its own (that could make a second one).
   return core.with_recovery(nullptr, Retry::never, [&] { return generate_on_token(core, spec, uri, label, prompt); });

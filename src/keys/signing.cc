@@ -7,6 +7,7 @@
 #include "encoded.h"
 #include "error.h"
 #include "keys/mechanism.h"
+#include "keys/ml_dsa.h"
 
 namespace hsmprov {
 namespace {
@@ -30,9 +31,12 @@ Bytes sign_rsa(Key& key, const SignatureSettings& settings, const unsigned char*
   return key.sign(mechanism, input.data(), input.size());
 }
 
-EvpPkeyCtxPtr verify_context(OSSL_LIB_CTX* libctx, Key& key, const SignatureSettings& settings) {
+// OpenSSL's own RSA or ECDSA with the settings, started by `init`
+// (EVP_PKEY_verify_init, or EVP_PKEY_sign_init for a key in software).
+EvpPkeyCtxPtr pkey_context(OSSL_LIB_CTX* libctx, Key& key, const SignatureSettings& settings,
+                           int (*init)(EVP_PKEY_CTX*)) {
   EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(libctx, key.public_key(), nullptr));
-  if (!ctx || EVP_PKEY_verify_init(ctx.get()) <= 0) fail(HSMPROV_R_INTERNAL, "cannot set up verification");
+  if (!ctx || init(ctx.get()) <= 0) fail(HSMPROV_R_INTERNAL, "cannot set up the signature in software");
   bool ok = settings.md == nullptr || EVP_PKEY_CTX_set_signature_md(ctx.get(), settings.md) > 0;
   if (ok && key.type() == KeyType::rsa) {
     ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), settings.padding) > 0;
@@ -98,24 +102,54 @@ Bytes sign_with_token(Key& key, const SignatureSettings& settings, const unsigne
       CK_MECHANISM mechanism{CKM_EDDSA, nullptr, 0};
       return key.sign(mechanism, tbs, size);
     }
+    case KeyType::ml_dsa_44:
+    case KeyType::ml_dsa_65:
+    case KeyType::ml_dsa_87:
+      return ml_dsa_sign(key, settings, tbs, size);
   }
   fail(HSMPROV_R_INTERNAL, "unknown key type");
 }
 
 bool verify_in_software(OSSL_LIB_CTX* libctx, Key& key, const SignatureSettings& settings, const unsigned char* sig,
                         size_t sig_size, const unsigned char* tbs, size_t tbs_size) {
+  if (is_ml_dsa(key.type())) return ml_dsa_verify(libctx, key, settings, sig, sig_size, tbs, tbs_size);
   if (key.type() == KeyType::ed25519) {
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, libctx, nullptr, key.public_key(), nullptr) <= 0)
       fail(HSMPROV_R_INTERNAL, "cannot set up Ed25519 verification");
     return EVP_DigestVerify(ctx.get(), sig, sig_size, tbs, tbs_size) == 1;
   }
-  EvpPkeyCtxPtr ctx = verify_context(libctx, key, settings);
+  EvpPkeyCtxPtr ctx = pkey_context(libctx, key, settings, EVP_PKEY_verify_init);
   return EVP_PKEY_verify(ctx.get(), sig, sig_size, tbs, tbs_size) == 1;
+}
+
+Bytes sign_in_software(OSSL_LIB_CTX* libctx, Key& key, const SignatureSettings& settings, const unsigned char* tbs,
+                       size_t size) {
+  if (!key.has_private()) fail(HSMPROV_R_UNSUPPORTED, key.where() + ": not a private key");
+  if (is_ml_dsa(key.type())) return ml_dsa_sign_in_software(libctx, key, settings, tbs, size);
+  size_t sig_size = 0;
+  Bytes sig;
+  if (key.type() == KeyType::ed25519) {
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    bool ok = ctx && EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, libctx, nullptr, key.public_key(), nullptr) > 0 &&
+              EVP_DigestSign(ctx.get(), nullptr, &sig_size, tbs, size) > 0;
+    sig.resize(sig_size);
+    if (!ok || EVP_DigestSign(ctx.get(), sig.data(), &sig_size, tbs, size) <= 0)
+      fail(HSMPROV_R_INTERNAL, "Ed25519 in software failed");
+  } else {
+    EvpPkeyCtxPtr ctx = pkey_context(libctx, key, settings, EVP_PKEY_sign_init);
+    bool ok = EVP_PKEY_sign(ctx.get(), nullptr, &sig_size, tbs, size) > 0;
+    sig.resize(sig_size);
+    if (!ok || EVP_PKEY_sign(ctx.get(), sig.data(), &sig_size, tbs, size) <= 0)
+      fail(HSMPROV_R_INTERNAL, "the signature in software failed");
+  }
+  sig.resize(sig_size);
+  return sig;
 }
 
 Bytes signature_algorithm_id(KeyType type, const SignatureSettings& settings, const EVP_PKEY* key) {
   if (type == KeyType::ed25519) return to_der(AlgorPtr(new_algorithm(NID_ED25519, V_ASN1_UNDEF, nullptr)).get());
+  if (is_ml_dsa(type)) return ml_dsa_algorithm_id(type);
   if (settings.md == nullptr) return {};
   if (type == KeyType::rsa && settings.padding == RSA_PKCS1_PSS_PADDING) return pss_algorithm_id(settings, key);
   int key_nid = type == KeyType::rsa ? NID_rsaEncryption : NID_X9_62_id_ecPublicKey;

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "keys/core.h"
+#include "keys/ml_dsa.h"
 #include "keys/public_key.h"
 #include "log.h"
 
@@ -17,27 +18,45 @@ namespace {
 // Everything the store and the keys use of an object; its first read gives
 // the fixed-size ones and the lengths of the others.
 const std::vector<CK_ATTRIBUTE_TYPE> kAttributes = {
-    CKA_CLASS, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ALWAYS_AUTHENTICATE, CKA_LABEL,    CKA_ID,
-    CKA_VALUE, CKA_MODULUS,  CKA_PUBLIC_EXPONENT,  CKA_EC_PARAMS,           CKA_EC_POINT, CKA_PUBLIC_KEY_INFO};
+    CKA_CLASS,     CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ALWAYS_AUTHENTICATE, CKA_PARAMETER_SET,  CKA_LABEL, CKA_ID,
+    CKA_VALUE,     CKA_MODULUS,  CKA_PUBLIC_EXPONENT,  CKA_EC_PARAMS,           CKA_EC_POINT, CKA_PUBLIC_KEY_INFO};
 
-// What is fetched of an object of a class: never a key's CKA_VALUE (a secret
-// key's, or an EC private key's, is the key itself), nothing of other classes.
+// What is fetched of an object of a class: never a private or secret key's
+// CKA_VALUE (it is the key itself), nothing of other classes. A public
+// key's CKA_VALUE is public: an ML-DSA public key's raw bytes.
 bool fetched_for(std::optional<CK_ULONG> object_class, CK_ATTRIBUTE_TYPE type) {
   if (object_class == CKO_CERTIFICATE) return type == CKA_LABEL || type == CKA_ID || type == CKA_VALUE;
-  if (object_class == CKO_PRIVATE_KEY || object_class == CKO_PUBLIC_KEY) return type != CKA_VALUE;
-  return false;
+  if (object_class == CKO_PRIVATE_KEY) return type != CKA_VALUE;
+  return object_class == CKO_PUBLIC_KEY;
 }
 
-std::optional<KeyType> key_type_of(std::optional<CK_ULONG> key_type) {
-  switch (key_type.value_or(CKK_VENDOR_DEFINED)) {
+// An ML-DSA key without CKA_PARAMETER_SET is taken as ML-DSA-65 until its
+// public key says which of the three it is.
+std::optional<KeyType> declared_type(const Attributes& attributes) {
+  switch (attributes.ulong(CKA_KEY_TYPE).value_or(CKK_VENDOR_DEFINED)) {
     case CKK_RSA: return KeyType::rsa;
     case CKK_EC: return KeyType::ec;
     case CKK_EC_EDWARDS: return KeyType::ed25519;
+    case CKK_ML_DSA:
+      return ml_dsa_with_parameter_set(attributes.ulong(CKA_PARAMETER_SET).value_or(0)).value_or(KeyType::ml_dsa_65);
     default: return std::nullopt;
   }
 }
 
 std::string text(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+// Which ML-DSA the public key is; it must be the one CKA_PARAMETER_SET names, if the token gives it.
+KeyType ml_dsa_type_of(const EVP_PKEY* public_key, const Attributes& attributes, const std::string& where) {
+  for (KeyType type : {KeyType::ml_dsa_44, KeyType::ml_dsa_65, KeyType::ml_dsa_87}) {
+    if (!EVP_PKEY_is_a(public_key, key_type_name(type))) continue;
+    std::optional<CK_ULONG> declared = attributes.ulong(CKA_PARAMETER_SET);
+    if (declared && *declared != ml_dsa_parameter_set(type))
+      fail(HSMPROV_R_UNSUPPORTED, where + ": CKA_PARAMETER_SET " + std::to_string(*declared) + " does not match its " +
+                                      key_type_name(type) + " public key");
+    return type;
+  }
+  fail(HSMPROV_R_UNSUPPORTED, where + ": an ML-DSA key whose public key is not ML-DSA");
+}
 
 // The objects of one search (or of given handles), each read at most once.
 class Objects {
@@ -65,6 +84,7 @@ class Objects {
   const Attributes& complete(Object& object);
   std::string where(const Attributes& attributes) const;
   EvpPkeyPtr public_half(Object& key, KeyType type);
+  EvpPkeyPtr from_public_value(const Attributes& key, const Attributes& holder, KeyType type);
   EvpPkeyPtr from_point(const Attributes& key, const Attributes& holder, KeyType type);
   EvpPkeyPtr from_peers(Object& key, KeyType type);
   EvpPkeyPtr from_peer_search(Object& key, KeyType type);
@@ -103,8 +123,21 @@ EvpPkeyPtr Objects::from_point(const Attributes& key, const Attributes& holder, 
   return ec_public_key(libctx, *params, point);
 }
 
-// PKCS#11 private EC and EdDSA keys carry no CKA_EC_POINT: the public half
-// is on the public key object or the certificate with the same CKA_ID.
+// The public half as a public key object holds it (CKA_EC_POINT, or an
+// ML-DSA key's CKA_VALUE), or nullptr where `holder` has none.
+EvpPkeyPtr Objects::from_public_value(const Attributes& key, const Attributes& holder, KeyType type) {
+  if (!is_ml_dsa(type)) return holder.bytes_or_empty(CKA_EC_POINT).empty() ? nullptr : from_point(key, holder, type);
+  Bytes raw = holder.bytes_or_empty(CKA_VALUE);
+  if (raw.empty()) return nullptr;
+  std::optional<KeyType> sized = ml_dsa_with_public_key_size(raw.size());
+  if (!sized)
+    fail(HSMPROV_R_UNSUPPORTED, where(key) + ": its ML-DSA public key has " + std::to_string(raw.size()) +
+                                    " bytes, which no ML-DSA parameter set has");
+  return ml_dsa_public_key(core_.software().libctx(), *sized, raw);
+}
+
+// PKCS#11 private EC, EdDSA and ML-DSA keys carry no public key: the public
+// half is on the public key object or the certificate with the same CKA_ID.
 EvpPkeyPtr Objects::from_peers(Object& key, KeyType type) {
   const Attributes& own = complete(key);
   Bytes id = own.bytes_or_empty(CKA_ID);
@@ -114,10 +147,11 @@ EvpPkeyPtr Objects::from_peers(Object& key, KeyType type) {
       if (object_class(peer) != peer_class) continue;
       const Attributes& theirs = complete(peer);
       if (theirs.bytes_or_empty(CKA_ID) != id) continue;
-      if (peer_class == CKO_PUBLIC_KEY && !theirs.bytes_or_empty(CKA_EC_POINT).empty())
-        return from_point(own, theirs, type);
-      if (peer_class == CKO_CERTIFICATE && theirs.has(CKA_VALUE))
+      if (peer_class == CKO_PUBLIC_KEY) {
+        if (EvpPkeyPtr found = from_public_value(own, theirs, type)) return found;
+      } else if (theirs.has(CKA_VALUE)) {
         return certificate_public_key(core_.software().libctx(), *theirs.bytes(CKA_VALUE));
+      }
     }
   }
   return nullptr;
@@ -146,11 +180,12 @@ EvpPkeyPtr Objects::public_half(Object& key, KeyType type) {
     if (!n || !e) fail(HSMPROV_R_UNSUPPORTED, where(own) + ": the token does not give the RSA modulus and exponent");
     return rsa_public_key(libctx, *n, *e);
   }
-  if (!own.bytes_or_empty(CKA_EC_POINT).empty()) return from_point(own, own, type);
+  if (EvpPkeyPtr found = from_public_value(own, own, type)) return found;
   Bytes info = own.bytes_or_empty(CKA_PUBLIC_KEY_INFO);  // PKCS#11 3.0 tokens may give it on private keys
   if (!info.empty()) return public_key_from_spki(libctx, info);
   if (object_class(key) == CKO_PUBLIC_KEY)
-    fail(HSMPROV_R_UNSUPPORTED, where(own) + ": the public key object has no CKA_EC_POINT");
+    fail(HSMPROV_R_UNSUPPORTED, where(own) + ": the public key object has no " +
+                                    (is_ml_dsa(type) ? "CKA_VALUE" : "CKA_EC_POINT"));
   if (EvpPkeyPtr found = from_peers(key, type)) return found;
   return from_peer_search(key, type);
 }
@@ -158,13 +193,15 @@ EvpPkeyPtr Objects::public_half(Object& key, KeyType type) {
 std::shared_ptr<Key> Objects::key(size_t index) {
   Object& object = objects_[index];
   const Attributes& attributes = complete(object);
-  std::optional<KeyType> type = key_type_of(attributes.ulong(CKA_KEY_TYPE));
+  std::optional<KeyType> type = declared_type(attributes);
   if (!type) {
     log::write(1, where(attributes) + ": key type not supported, skipped");
     return nullptr;
   }
+  require_openssl_for(*type, where(attributes));
   EvpPkeyPtr public_key = public_half(object, *type);
   if (*type == KeyType::ed25519 && !EVP_PKEY_is_a(public_key.get(), "ED25519")) return nullptr;
+  if (is_ml_dsa(*type)) type = ml_dsa_type_of(public_key.get(), attributes, where(attributes));
   return Key::from_token(core_, token_, object.handle, *type, attributes, std::move(public_key));
 }
 

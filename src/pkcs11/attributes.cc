@@ -17,6 +17,7 @@ size_t fixed_size(CK_ATTRIBUTE_TYPE type) {
     case CKA_CERTIFICATE_TYPE:
     case CKA_VALUE_LEN:
     case CKA_MODULUS_BITS:
+    case CKA_PARAMETER_SET:
       return sizeof(CK_ULONG);
     case CKA_TOKEN:
     case CKA_PRIVATE:

@@ -37,3 +37,33 @@ typedef struct CK_RSA_AES_KEY_WRAP_PARAMS {
   CK_ULONG ulAESKeyBits;
   CK_RSA_PKCS_OAEP_PARAMS* pOAEPParams;
 } CK_RSA_AES_KEY_WRAP_PARAMS;
+
+// PKCS#11 3.2's ML-DSA (FIPS 204): the headers of Debian 12 and 13 predate it.
+#ifndef CKK_ML_DSA
+#define CKK_ML_DSA 0x4AUL
+#endif
+#ifndef CKM_ML_DSA_KEY_PAIR_GEN
+#define CKM_ML_DSA_KEY_PAIR_GEN 0x1CUL
+#endif
+#ifndef CKM_ML_DSA
+#define CKM_ML_DSA 0x1DUL
+#endif
+#ifndef CKA_PARAMETER_SET
+#define CKA_PARAMETER_SET 0x61DUL
+#endif
+#ifndef CKP_ML_DSA_44
+#define CKP_ML_DSA_44 1UL
+#define CKP_ML_DSA_65 2UL
+#define CKP_ML_DSA_87 3UL
+#endif
+#ifndef CKH_HEDGE_PREFERRED
+#define CKH_HEDGE_PREFERRED 0UL
+#define CKH_HEDGE_REQUIRED 1UL
+#define CKH_DETERMINISTIC_REQUIRED 2UL
+#endif
+// The parameter of CKM_ML_DSA: hedged or deterministic, and the context string.
+struct HsmprovSignAdditionalContext {
+  CK_ULONG hedgeVariant;
+  CK_BYTE_PTR pContext;
+  CK_ULONG ulContextLen;
+};

@@ -1,9 +1,11 @@
 // Benchmark: signatures per second through the provider (EVP_DigestSign on a
 // key loaded by pkcs11: URI) against the same key driven straight through the
 // PKCS#11 module (C_Sign on the token object, and on a session copy of it),
-// for RSA-2048 and P-256 with 1, 2 and 4 threads. Every variant does the same
-// work per signature: SHA-256 of a 64-byte message in software, then one
-// C_Sign (CKM_RSA_PKCS over the DigestInfo, or CKM_ECDSA over the hash).
+// for RSA-2048 and P-256 (and ML-DSA-65 when asked) with 1, 2 and 4 threads.
+// Every variant does the same work per signature: SHA-256 of a 64-byte
+// message in software, then one C_Sign (CKM_RSA_PKCS over the DigestInfo, or
+// CKM_ECDSA over the hash); for ML-DSA-65 one C_Sign (CKM_ML_DSA) over the
+// message itself.
 // The provider runs two ways: a new EVP_MD_CTX per signature, and one
 // context per thread re-initialised (EVP_DigestSignInit_ex with no key) per
 // signature. A control column adds to the raw session-copy signature what
@@ -11,8 +13,9 @@
 // key of the same type, no signing): the part of the gap no provider avoids.
 // Variants run interleaved, in rounds, in this one process.
 // Usage: hsmprov_sign_bench MODULE TOKEN_LABEL PIN_FILE SECONDS_PER_RUN ROUNDS [KEY [THREADS...]]
-//   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec";
-//   KEY RSA-2048 or P-256 and THREADS narrow the run, by default both keys at 1, 2 and 4)
+//   (the provider is configured by OPENSSL_CONF; keys "bench-rsa", "bench-ec", "bench-mldsa";
+//   KEY RSA-2048, P-256 or ML-DSA-65 and THREADS narrow the run, by default RSA-2048 and P-256 at
+//   1, 2 and 4)
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -37,6 +40,21 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A key the benchmark signs with: its label in the token, what it signs
+// (a SHA-256 hash in a mechanism's input, or the message) and a software
+// key of the same type for the control column.
+struct KeyKind {
+  const char* name;
+  const char* label;
+  CK_MECHANISM_TYPE mechanism;
+  const char* digest;  // the provider's digest; nullptr: the message itself
+  const char* keygen;  // EVP_PKEY_Q_keygen's type, then its argument
+  const char* keygen_argument;
+};
+const KeyKind kKinds[] = {{"RSA-2048", "bench-rsa", CKM_RSA_PKCS, "SHA256", "RSA", "2048"},
+                          {"P-256", "bench-ec", CKM_ECDSA, "SHA256", "EC", "P-256"},
+                          {"ML-DSA-65", "bench-mldsa", CKM_ML_DSA, nullptr, "ML-DSA-65", nullptr}};
 const unsigned char kMessage[64] = "benchmark message of 64 bytes, signed again and again by all";
 
 CK_FUNCTION_LIST* p11 = nullptr;
@@ -74,12 +92,14 @@ double rate(int threads, double seconds, const std::function<Signer(int)>& make_
   return done / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-Signer provider_signer(EVP_PKEY* key) {
-  return [key] {
-    unsigned char sig[512];
+constexpr size_t kMaxSignature = 5000;  // ML-DSA-87: 4,627 bytes
+
+Signer provider_signer(EVP_PKEY* key, const char* digest) {
+  return [key, digest] {
+    unsigned char sig[kMaxSignature];
     size_t size = sizeof sig;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    need(EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
+    need(EVP_DigestSignInit_ex(ctx, nullptr, digest, nullptr, nullptr, key, nullptr) == 1 &&
              EVP_DigestSign(ctx, sig, &size, kMessage, sizeof kMessage) == 1,
          "EVP_DigestSign");
     EVP_MD_CTX_free(ctx);
@@ -88,24 +108,32 @@ Signer provider_signer(EVP_PKEY* key) {
 
 // One context for the thread; each signature re-initialises it without a
 // key, so OpenSSL keeps the key's operation context instead of building it.
-Signer reinitialising_signer(EVP_PKEY* key) {
+Signer reinitialising_signer(EVP_PKEY* key, const char* digest) {
   std::shared_ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  need(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1, "first init");
-  return [ctx] {
-    unsigned char sig[512];
+  need(EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, key, nullptr) == 1, "first init");
+  return [ctx, digest] {
+    unsigned char sig[kMaxSignature];
     size_t size = sizeof sig;
-    need(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, nullptr, nullptr) == 1 &&
+    need(EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, nullptr, nullptr) == 1 &&
              EVP_DigestSign(ctx.get(), sig, &size, kMessage, sizeof kMessage) == 1,
          "EVP_DigestSign, context re-initialised");
   };
 }
 
-Signer raw_signer(bool rsa, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE session) {
-  return [rsa, key, session] {
-    unsigned char hash[32], sig[512];
-    SHA256(kMessage, sizeof kMessage, hash);
-    hsmprov::Bytes input = rsa ? hsmprov::digest_info(EVP_sha256(), hash, sizeof hash) : hsmprov::Bytes(hash, hash + 32);
-    CK_MECHANISM mechanism{rsa ? CKM_RSA_PKCS : CKM_ECDSA, nullptr, 0};
+// What the mechanism signs: the DigestInfo (RSA), the hash (ECDSA) or the message (ML-DSA).
+hsmprov::Bytes raw_input(const KeyKind& kind) {
+  if (kind.digest == nullptr) return hsmprov::Bytes(kMessage, kMessage + sizeof kMessage);
+  unsigned char hash[32];
+  SHA256(kMessage, sizeof kMessage, hash);
+  if (kind.mechanism == CKM_RSA_PKCS) return hsmprov::digest_info(EVP_sha256(), hash, sizeof hash);
+  return hsmprov::Bytes(hash, hash + 32);
+}
+
+Signer raw_signer(const KeyKind& kind, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE session) {
+  return [&kind, key, session] {
+    unsigned char sig[kMaxSignature];
+    hsmprov::Bytes input = raw_input(kind);
+    CK_MECHANISM mechanism{kind.mechanism, nullptr, 0};
     CK_ULONG size = sizeof sig;
     need(p11->C_SignInit(session, &mechanism, key) == CKR_OK &&
              p11->C_Sign(session, input.data(), input.size(), sig, &size) == CKR_OK,
@@ -115,10 +143,10 @@ Signer raw_signer(bool rsa, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE session) {
 
 // The raw session-copy signature plus OpenSSL's own cost of a new signing
 // context (on a software key of the same type, no signing).
-Signer control_signer(Signer raw, EVP_PKEY* software_key) {
-  return [raw, software_key] {
+Signer control_signer(Signer raw, EVP_PKEY* software_key, const char* digest) {
+  return [raw, software_key, digest] {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    need(EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, software_key, nullptr) == 1,
+    need(EVP_DigestSignInit_ex(ctx, nullptr, digest, nullptr, nullptr, software_key, nullptr) == 1,
          "EVP_DigestSignInit_ex on the software key");
     EVP_MD_CTX_free(ctx);
     raw();
@@ -176,8 +204,8 @@ int main(int argc, char** argv) {
   std::vector<int> thread_counts;
   for (int i = 7; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
   if (thread_counts.empty()) thread_counts = {1, 2, 4};
-  if (!only_key.empty() && only_key != "RSA-2048" && only_key != "P-256") {
-    std::fprintf(stderr, "bench: KEY is RSA-2048 or P-256\n");
+  if (!only_key.empty() && only_key != "RSA-2048" && only_key != "P-256" && only_key != "ML-DSA-65") {
+    std::fprintf(stderr, "bench: KEY is RSA-2048, P-256 or ML-DSA-65\n");
     return 2;
   }
   for (int threads : thread_counts) {
@@ -196,14 +224,19 @@ int main(int argc, char** argv) {
   slot = login.slot;
 
   std::vector<Row> rows;
-  for (const char* label : {"bench-rsa", "bench-ec"}) {
-    bool rsa = std::strcmp(label, "bench-rsa") == 0;
-    if (!only_key.empty() && only_key != (rsa ? "RSA-2048" : "P-256")) continue;
+  for (const KeyKind& kind : kKinds) {
+    bool asked = only_key.empty() ? kind.digest != nullptr : only_key == kind.name;  // ML-DSA only when asked
+    if (!asked) continue;
+    const char* label = kind.label;
     std::string uri = "pkcs11:token=" + token + ";object=" + label + ";type=private";
     for (size_t at; (at = uri.find(' ')) != std::string::npos;) uri.replace(at, 1, "%20");
     EVP_PKEY* key = load_private_key(uri.c_str());
     need(key != nullptr, "loading the key by URI");
-    EVP_PKEY* software_key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    EVP_PKEY* software_key = kind.keygen_argument == nullptr
+                                 ? EVP_PKEY_Q_keygen(nullptr, "provider=default", kind.keygen)
+                             : kind.mechanism == CKM_RSA_PKCS
+                                 ? EVP_PKEY_Q_keygen(nullptr, "provider=default", kind.keygen, size_t{2048})
+                                 : EVP_PKEY_Q_keygen(nullptr, "provider=default", kind.keygen, kind.keygen_argument);
     need(software_key != nullptr, "making the software control key");
     for (int threads : thread_counts) {
       std::vector<CK_SESSION_HANDLE> sessions(threads);
@@ -218,14 +251,14 @@ int main(int argc, char** argv) {
       }
       auto signer_for = [&](int variant, int t) -> Signer {
         switch (variant) {
-          case kFresh: return provider_signer(key);
-          case kReinit: return reinitialising_signer(key);
-          case kTokenObject: return raw_signer(rsa, token_key, sessions[t]);
-          case kSessionCopy: return raw_signer(rsa, copies[t], sessions[t]);
-          default: return control_signer(raw_signer(rsa, copies[t], sessions[t]), software_key);
+          case kFresh: return provider_signer(key, kind.digest);
+          case kReinit: return reinitialising_signer(key, kind.digest);
+          case kTokenObject: return raw_signer(kind, token_key, sessions[t]);
+          case kSessionCopy: return raw_signer(kind, copies[t], sessions[t]);
+          default: return control_signer(raw_signer(kind, copies[t], sessions[t]), software_key, kind.digest);
         }
       };
-      Row row{rsa ? "RSA-2048" : "P-256", threads, {}};
+      Row row{kind.name, threads, {}};
       for (int round = 0; round < rounds; ++round) {
         // Interleaved, each round starting with the next variant, so drift
         // and what ran just before hit all variants alike.

@@ -110,7 +110,7 @@ SHIM_MODULE = BUILD / "tests" / "hsmprov_test_shim.so"
 
 
 class SoftHsmToken(Token):
-    def __init__(self, tmp: Path, label="test token", module=SOFTHSM_MODULE):
+    def __init__(self, tmp: Path, label="test token", module=SOFTHSM_MODULE, util="softhsm2-util"):
         (tmp / "tokens").mkdir()
         (tmp / "softhsm2.conf").write_text(f"directories.tokendir = {tmp}/tokens\nobjectstore.backend = file\n"
                                            "log.level = ERROR\n")
@@ -120,8 +120,9 @@ class SoftHsmToken(Token):
         self.env.update(HSMPROV_SHIM_TARGET=SOFTHSM_MODULE, HSMPROV_SHIM_FAULTS=str(self.faults),
                         HSMPROV_SHIM_MISUSE=str(self.misuse))
         self.so_pin = secrets.token_hex(4)
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.pin,
-                        "--so-pin", self.so_pin], check=True, capture_output=True, env=self.env)
+        self.util = util
+        subprocess.run([util, "--init-token", "--free", "--label", label, "--pin", self.pin,
+                        "--so-pin", self.so_pin], check=True, capture_output=True, env=self.tool_env())
 
     def tool_env(self):
         """For SoftHSM's and OpenSC's own tools: they use OpenSSL too, and must

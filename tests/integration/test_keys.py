@@ -245,3 +245,11 @@ def test_tls_premaster_decryption_rejects_implicitly(token, where):
     for case in ["good premaster", "wrong version", "negotiated version accepted", "bad padding",
                  "bad padding, fresh random each time", "wrong length", "no client version is an error"]:
         assert f"{case}: ok" in out, out
+
+
+def test_software_key_handed_to_hsmprov_signs(token):
+    # OpenSSL may hand a key a program made itself to the first key
+    # management of its type that it has met, which can be hsmprov's: the
+    # key is kept as it came and signs as OpenSSL's own would.
+    out = token.program(BUILD / "tests" / "hsmprov_software_key", "EC").stdout.decode()
+    assert "hsmprov signs: yes" in out, out
