@@ -17,14 +17,21 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/install-deps.sh"
+echo "== preparing: the Debian packages the demo needs"
 hsmprov_install_deps
 
 build=${HSMPROV_BUILD_DIR:-$root/build}
 pkc_tool=$build/src/hsmprov-pkc
 # Built every time (a no-op when up to date): a build older than the checkout
-# would show old behaviour.
-[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target hsmprov hsmprov-pkc >/dev/null
+# would show old behaviour. A new build takes tests/run.sh's options, so that
+# the test command goes on from it instead of starting again; an existing one
+# is used as it is configured.
+echo "== preparing: building hsmprov and hsmprov-pkc in $build"
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_C_COMPILER=gcc >/dev/null
+fi
+cmake --build "$build" -j"$(nproc)" --target hsmprov hsmprov-pkc
 
 work=${HSMPROV_DEMO_DIR:-$PWD/demo}
 rm -rf "$work" && mkdir -p "$work/tokens"

@@ -8,6 +8,7 @@ hsmprov_packages=(cmake g++ pkg-config make libssl-dev zlib1g-dev openssl libp11
                   libnss3 libnss3-tools opensc libcmocka-dev python3)
 hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptography procps util-linux
                        gdb  # gcore: tests/integration/test_pin_memory.py
+                       man-db  # the man pages as a user sees them: tests/integration/test_newcomer.py
                        nginx apache2 haproxy stunnel4 curl libtsan2)  # libtsan2: tests/run.sh --tsan
 # A token service across a socket for the network tests (tests/network): p11-kit's server comes
 # with p11-kit everywhere; pkcs11-proxy's daemon and client where the distribution has them
@@ -35,9 +36,19 @@ hsmprov_install_deps() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing: ${missing[*]}" >&2
   local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      echo "hsmprov needs these Debian packages, which are not installed: ${missing[*]}" >&2
+      echo "This user is not root and has no sudo: install them as root with" >&2
+      echo "  apt-get install ${missing[*]}" >&2
+      echo "then run this command again (or run it as root)." >&2
+      return 1
+    fi
+    sudo="sudo"
+  fi
+  echo "installing Debian packages (apt-get, quiet; a few minutes on a new machine): ${missing[*]}" >&2
+  $sudo apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || return 1
+  echo "installed" >&2
 }

@@ -25,12 +25,30 @@ source "$root/scripts/install-deps.sh"
 builds=${HSMPROV_BUILD_ROOT:-$root}  # where the build directories go
 
 build_and_test() {  # $1: build dir, then cmake options
-  local dir="$builds/$1"
+  local dir="$builds/$1" status=0
   shift
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null || return 1
   cmake --build "$dir" -j"$(nproc)" || return 1
-  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure || return 1
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure || status=1
   skipped "$dir"
+  totals "$dir"
+  return $status
+}
+
+# The counts of every suite, the last lines on screen: ctest's entries, the
+# CMocka tests inside them, and pytest's (one ctest entry, counted apart).
+totals() {
+  local log="$1/Testing/Temporary/LastTest.log" entries failed cmocka cmocka_failed pytest
+  [ -f "$log" ] || return 0
+  entries=$(grep -cE '^Test (Passed|Failed)' "$log" || true)
+  failed=$(grep -c '^Test Failed' "$log" || true)
+  cmocka=$(awk '/^\[  PASSED  \] [0-9]+ test/ {n += $4} END {print n + 0}' "$log")
+  cmocka_failed=$(awk '/^\[  FAILED  \] [0-9]+ test/ {n += $4} END {print n + 0}' "$log")
+  pytest=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error)' "$log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+  echo "totals in $1:"
+  echo "  ctest: $((entries - failed)) of $entries entries passed"
+  echo "  CMocka: $cmocka passed, $cmocka_failed failed"
+  echo "  pytest: ${pytest:-no summary (it did not finish)}"
 }
 
 # ctest prints a test's output only when it fails: the reasons of skipped
