@@ -48,6 +48,8 @@ int keymgmt_has(const void* keydata, int selection) {
 int keymgmt_get_params(void* keydata, OSSL_PARAM params[]) {
   auto* data = static_cast<KeyData*>(keydata);
   if (data->key == nullptr) return 0;
+  if (data->key->has_private() && !data->key->in_software() && has_private_values(params))
+    data->key->note_refused_export();
   // Everything asked of a token key is a property of its public half.
   return EVP_PKEY_get_params(data->key->public_key(), params);
 }
@@ -90,7 +92,10 @@ int keymgmt_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* 
   // Refused without an error entry: OpenSSL asks this on every operation
   // it first tries in another provider, and moves on to ours when it fails.
   // Where a user asks for the private key, our encoders say why it fails.
-  if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && data->key->has_private()) return 0;
+  if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && data->key->has_private()) {
+    data->key->note_refused_export();
+    return 0;
+  }
   return EVP_PKEY_export(data->key->public_key(), selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY, param_cb, cbarg);
 }
 

@@ -178,21 +178,36 @@ void take_core_functions(ProviderCtx& ctx, const OSSL_DISPATCH* in, OSSL_FUNC_co
   }
 }
 
-// The values OpenSSL's core holds for our config section, plus the names of
-// every other key in that section so that unknown ones are refused. The
-// core's values point into OpenSSL's own copy of the config (which hsmprov
-// cannot wipe); ours are wiped with the ConfigValues that hold them.
-ConfigValues config_values(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params) {
-  const char* name = nullptr;
-  OSSL_PARAM name_param[] = {OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME, &name, 0), OSSL_PARAM_END};
-  core_get_params(handle, name_param);
+// The value OpenSSL's core holds for `key` in our config section, or nullptr.
+// It points into OpenSSL's own copy of the config, which hsmprov cannot wipe.
+const char* core_value(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params,
+                       const char* key) {
+  const char* value = nullptr;
+  OSSL_PARAM param[] = {OSSL_PARAM_utf8_ptr(key, &value, 0), OSSL_PARAM_END};
+  return core_get_params(handle, param) ? value : nullptr;
+}
+
+// Our config section, read through the core when it is first needed: hsmprov
+// keeps no copy of its values (a literal PIN among them) until they are
+// parsed, the PIN into its locked page. ConfigValues wipes what it held.
+Config read_config(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params) {
+  const char* name = core_value(handle, core_get_params, OSSL_PROV_PARAM_CORE_PROV_NAME);
   ConfigValues from_core;
-  for (const char* const* key = config_keys(); *key != nullptr; ++key) {
-    const char* value = nullptr;
-    OSSL_PARAM param[] = {OSSL_PARAM_utf8_ptr(*key, &value, 0), OSSL_PARAM_END};
-    if (core_get_params(handle, param) && value != nullptr) from_core.set(*key, value);
-  }
-  return with_unknown_keys(std::move(from_core), read_provider_section(name ? name : HSMPROV_NAME));
+  for (const char* const* key = config_keys(); *key != nullptr; ++key)
+    if (const char* value = core_value(handle, core_get_params, *key)) from_core.set(*key, value);
+  return config_from(std::move(from_core), name ? name : HSMPROV_NAME, HSMPROV_DEFAULT_MODULE);
+}
+
+// The config is checked on first use, not at load: a section hsmprov cannot
+// follow (an unknown key, a bad value) then costs a program that never uses
+// hsmprov nothing, neither the time to read the file again nor a word on
+// stderr, and the first use fails with the reason. Only an early load
+// (pkcs11-module-load-behavior = early) checks it, and loads the module, now.
+std::unique_ptr<Core> make_core(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* core_get_params) {
+  auto core = std::make_unique<Core>([handle, core_get_params] { return read_config(handle, core_get_params); });
+  const char* behaviour = core_value(handle, core_get_params, "pkcs11-module-load-behavior");
+  if (behaviour != nullptr && std::strcmp(behaviour, "early") == 0) core->load_module();
+  return core;
 }
 
 }  // namespace
@@ -212,9 +227,7 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   if (core_get_params == nullptr || ctx->new_error == nullptr || ctx->bio_read_ex == nullptr) return 0;
   std::string failure;
   try {
-    Config config = parse_config(config_values(handle, core_get_params), HSMPROV_DEFAULT_MODULE);
-    ctx->core = std::make_unique<Core>(std::move(config));
-    if (ctx->core->config().load_early) ctx->core->load_module();
+    ctx->core = make_core(handle, core_get_params);
   } catch (const std::exception& e) {
     failure = e.what();
   } catch (...) {
@@ -223,8 +236,8 @@ extern "C" int OSSL_provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DIS
   if (!failure.empty()) {
     // OpenSSL drops errors of providers activated from a config file without
     // a word; a provider that silently is not there misleads, so say it.
-    // Only a broken section (or an early load that fails) gets here: a
-    // module or token problem waits for the first use of a token.
+    // Only an early load that fails gets here: a broken section, a module
+    // or token problem waits for the first use of a token.
     raise_error(ctx.get(), HSMPROV_R_CONFIG, "%s", failure.c_str());
     std::fprintf(stderr, "hsmprov: the provider is not loaded: %s\n", failure.c_str());
     return 0;

@@ -2,9 +2,12 @@
 // is read here only to find keys we do not know, which must not pass silently.
 #include "config.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include <openssl/conf.h>
 #include <openssl/err.h>
@@ -137,14 +140,55 @@ const char* const* config_keys() {
   return keys;
 }
 
-Config parse_config(const ConfigValues& values, const std::string& default_module) {
+namespace {
+
+// Edits (insertions, deletions, substitutions) from a to b.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The value of an unknown key, for its error; not one that may be the PIN
+// under a mistyped key (a key that speaks of a PIN, or is a few edits from
+// pkcs11-module-token-pin).
+std::string shown_value(const std::string& key, const std::string& value) {
+  std::string lower;
+  for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("pin") != std::string::npos || edit_distance(lower, "pkcs11-module-token-pin") <= 4)
+    return "its value not shown: it may be a PIN";
+  return "value '" + value + "'";
+}
+
+}  // namespace
+
+ModuleChoice module_when_unnamed(const std::string& built_in) {
+  for (const char* variable : {"PKCS11_PROVIDER_MODULE", "PKCS11_MODULE_PATH"}) {
+    const char* path = secure_getenv(variable);
+    if (path != nullptr && *path != '\0') return {path, variable};
+  }
+  return {built_in, "the default, p11-kit's proxy"};
+}
+
+Config parse_config(const ConfigValues& values, const ModuleChoice& unnamed) {
   Config config;
-  config.module_path = default_module;
+  config.module_path = unnamed.path;
+  config.module_origin = unnamed.origin;
   for (const auto& [key, value] : values) {
     if (is_openssl_key(key)) continue;
     if (key == "pkcs11-module-path") {
       if (value.empty()) fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-path' is empty");
       config.module_path = value;
+      config.module_origin = "pkcs11-module-path";
     } else if (key == "pkcs11-module-init-args") {
       config.init_args = value;
     } else if (key == "pkcs11-module-token-pin") {
@@ -163,11 +207,12 @@ Config parse_config(const ConfigValues& values, const std::string& default_modul
         fail(HSMPROV_R_CONFIG, "config key '" + key + "': '" + value + "' is not early or lazy");
       config.load_early = value == "early";
     } else {
-      fail(HSMPROV_R_CONFIG, "unknown config key '" + key + "'");
+      fail(HSMPROV_R_CONFIG, "unknown config key '" + key + "' (" + shown_value(key, value) + ")");
     }
   }
   if (config.module_path.empty())
-    fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-path' is not set and no p11-kit proxy module is installed");
+    fail(HSMPROV_R_CONFIG, "config key 'pkcs11-module-path' is not set, nor PKCS11_PROVIDER_MODULE or "
+                           "PKCS11_MODULE_PATH, and no p11-kit proxy module is installed");
   return config;
 }
 
@@ -179,19 +224,68 @@ ConfigValues read_provider_section(const std::string& provider_name) {
   return values;
 }
 
-ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
+namespace {
+
+// The section OpenSSL gave hsmprov is the default file's: each key hsmprov
+// reads has the same value in both (see with_unknown_keys).
+bool same_section(const ConfigValues& from_core, const ConfigValues& from_file) {
   for (const char* const* key = config_keys(); *key != nullptr; ++key) {
     const std::string* core = from_core.find(*key);
     const std::string* file = from_file.find(*key);
     if ((core == nullptr) != (file == nullptr) || (core != nullptr && *core != *file)) {
       log::write(1, std::string("config: the section OpenSSL loaded differs from the one in the default config file "
                                 "(at '") + *key + "'): its unknown keys cannot be looked for");
-      return from_core;
+      return false;
     }
   }
+  return true;
+}
+
+ConfigValues plus_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
   for (const auto& [key, value] : from_file)
     if (!known(key)) from_core.set(key, value);
   return from_core;
+}
+
+}  // namespace
+
+ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
+  if (!same_section(from_core, from_file)) return from_core;
+  return plus_unknown_keys(std::move(from_core), from_file);
+}
+
+std::string default_config_file() {
+  std::unique_ptr<char, void (*)(void*)> path(CONF_get1_default_config_file(), [](void* p) { OPENSSL_free(p); });
+  return path ? path.get() : "";
+}
+
+namespace {
+
+std::string section_where(const std::string& provider_name) {
+  return "hsmprov's config (provider '" + provider_name + "' in " + default_config_file() + ")";
+}
+
+// parse_config, its errors saying where the section is.
+Config parsed(const ConfigValues& values, const std::string& where, const std::string& built_in) {
+  try {
+    return parse_config(values, module_when_unnamed(built_in));
+  } catch (const Error& e) {
+    fail(e.reason(), where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Config config_from(ConfigValues from_core, const std::string& provider_name, const std::string& built_in) {
+  ConfigValues from_file = read_provider_section(provider_name);
+  if (!same_section(from_core, from_file))
+    return parsed(from_core, "hsmprov's config (the section OpenSSL gave provider '" + provider_name + "')",
+                  built_in);
+  return parsed(plus_unknown_keys(std::move(from_core), from_file), section_where(provider_name), built_in);
+}
+
+Config config_from_file(const std::string& provider_name, const std::string& built_in) {
+  return parsed(read_provider_section(provider_name), section_where(provider_name), built_in);
 }
 
 }  // namespace hsmprov

@@ -16,6 +16,7 @@ namespace hsmprov {
 // Move-only, as the PIN in it is: one config, one locked page.
 struct Config {
   std::string module_path;   // pkcs11-module-path
+  std::string module_origin; // what named it, for errors and the debug log
   std::string init_args;     // pkcs11-module-init-args (pReserved of C_Initialize)
   // pkcs11-module-token-pin: the PIN itself (in its locked page), or the
   // file to read it from at login ("file:PATH"); at most one is set.
@@ -55,13 +56,40 @@ class ConfigValues {
 // 1/0, in any case; nullopt for anything else.
 std::optional<bool> boolean_value(const std::string& text);
 
+// The module of a section that names none, and what named it.
+struct ModuleChoice {
+  std::string path;
+  std::string origin;
+};
+
+// PKCS11_PROVIDER_MODULE (pkcs11-provider's), else PKCS11_MODULE_PATH
+// (libp11's, and what osslsigncode sets from its -pkcs11module), else
+// `built_in` (p11-kit's proxy). Read as OpenSSL reads its own environment:
+// never in a setuid or setgid program (secure_getenv). Empty means unset.
+ModuleChoice module_when_unnamed(const std::string& built_in);
+
 // The keys this provider reads; OpenSSL's own section keys are not among them.
 const char* const* config_keys();
 
 // Validates every key and value; an unknown key or bad value throws an Error
-// that names the key. `default_module` is used when no path is given. A
-// literal PIN goes straight from its value into Config::pin.
-Config parse_config(const ConfigValues& values, const std::string& default_module);
+// that names the key and its value (not a value that may be a PIN).
+// `unnamed` is the module when the section names none. A literal PIN goes
+// straight from its value into Config::pin.
+Config parse_config(const ConfigValues& values, const ModuleChoice& unnamed);
+
+// The config file OpenSSL loads by default: OPENSSL_CONF, else its own.
+std::string default_config_file();
+
+// The config of the provider named `provider_name`, from the values
+// OpenSSL's core gave it plus the other keys of its section in the default
+// file (with_unknown_keys): what a provider that is used checks. Errors say
+// where the section is: the file, or the section OpenSSL gave when it is
+// not the default file's. `built_in` is p11-kit's proxy (see
+// module_when_unnamed).
+Config config_from(ConfigValues from_core, const std::string& provider_name, const std::string& built_in);
+// The same from the default file alone, for a program that is no provider
+// (hsmprov-pkc, and its check-config).
+Config config_from_file(const std::string& provider_name, const std::string& built_in);
 
 // All keys of the section that the config file OpenSSL loads by default
 // (OPENSSL_CONF) gives to the provider named `provider_name`; empty when the

@@ -1,6 +1,7 @@
 // hsmprov-pkc: verify key attestations offline (Luna PKC files, YubiKey PIV
-// attestations, Marvell attestations), in one process for many files, and fetch a key's PKC from a
-// Luna. Usage below (kVerifyUsage, kGetUsage) and in hsmprov-pkc(1).
+// attestations, Marvell attestations), in one process for many files, fetch a key's PKC from a
+// Luna, and check hsmprov's section of OpenSSL's config. Usage below (kVerifyUsage, kGetUsage,
+// kCheckConfigUsage) and in hsmprov-pkc(1).
 // Exit status: 0 all valid (or written), 1 an attestation or the CSR match is
 // invalid (or the token has no PKC for the key), 2 an input cannot be read
 // (or is no attestation hsmprov-pkc knows), the usage is wrong, or the token
@@ -52,6 +53,12 @@ constexpr const char* kGetUsage =
     "  Exit status: 0 written, 1 the token has no PKC for the key, 2 the usage is wrong or the token cannot be\n"
     "  reached.\n";
 
+constexpr const char* kCheckConfigUsage =
+    "usage: hsmprov-pkc check-config [--provider NAME]\n"
+    "  Checks hsmprov's section of OpenSSL's config (OPENSSL_CONF, else OpenSSL's own file) as the provider\n"
+    "  does on its first use, and says what it cannot follow; NAME is the provider's name in the file's\n"
+    "  providers section (default hsmprov). Exit status: 0 the section can be followed, 1 it cannot.\n";
+
 struct Options {
   std::string csr;
   std::string roots;
@@ -65,7 +72,7 @@ struct Options {
 int usage(const std::string& problem, const char* text = nullptr) {
   std::cerr << "hsmprov-pkc: " << problem << "\n";
   if (text != nullptr) std::cerr << text;
-  else std::cerr << kVerifyUsage << kGetUsage;
+  else std::cerr << kVerifyUsage << kGetUsage << kCheckConfigUsage;
   return kUnreadable;
 }
 
@@ -374,7 +381,7 @@ int get_command(int argc, char** argv) {
                  kGetUsage);
   if (!format.empty() && pkc_attribute(format) == 0) return usage("--format is cits or ecc", kGetUsage);
   try {
-    hsmprov::Core core(hsmprov::parse_config(hsmprov::read_provider_section(HSMPROV_NAME), HSMPROV_DEFAULT_MODULE));
+    hsmprov::Core core(hsmprov::config_from_file(HSMPROV_NAME, HSMPROV_DEFAULT_MODULE));
     auto key = private_key(core, uri);
     if (format.empty()) format = key->type() == hsmprov::KeyType::rsa ? "cits" : "ecc";
     auto pkc = key->token_attribute(pkc_attribute(format));
@@ -396,17 +403,41 @@ int get_command(int argc, char** argv) {
   }
 }
 
+// The provider reads its section on first use, so that one it cannot follow
+// costs programs that never use it nothing: this says, on demand, what that
+// first use would.
+int check_config_command(int argc, char** argv) {
+  std::string provider = HSMPROV_NAME;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return help(kCheckConfigUsage);
+    if (arg != "--provider" || i + 1 >= argc) return usage("unknown option " + arg, kCheckConfigUsage);
+    provider = argv[++i];
+  }
+  try {
+    hsmprov::Config config = hsmprov::config_from_file(provider, HSMPROV_DEFAULT_MODULE);
+    std::cout << "hsmprov's config (provider '" << provider << "' in " << hsmprov::default_config_file()
+              << "): can be followed; PKCS#11 module " << config.module_path << " (named by "
+              << config.module_origin << ")\n";
+    return kValid;
+  } catch (const hsmprov::Error& e) {
+    std::cerr << "hsmprov-pkc: " << e.what() << "\n";
+    return kInvalid;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string command = argc >= 2 ? argv[1] : "";
   if (command == "verify") return verify_command(argc, argv);
   if (command == "get") return get_command(argc, argv);
+  if (command == "check-config") return check_config_command(argc, argv);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << "hsmprov-pkc: verify key attestations offline (Thales Luna PKC files, YubiKey PIV attestations, Marvell\n"
                  "attestations of Google Cloud HSM);\n"
-                 "fetch a key's PKC from a Luna.\n";
-    return help((std::string(kVerifyUsage) + kGetUsage).c_str());
+                 "fetch a key's PKC from a Luna; check hsmprov's config.\n";
+    return help((std::string(kVerifyUsage) + kGetUsage + kCheckConfigUsage).c_str());
   }
   if (command == "--version") return help("hsmprov-pkc " HSMPROV_VERSION "\n");
   return usage(command.empty() ? "no command given" : "unknown command " + command);

@@ -23,6 +23,11 @@ std::vector<CK_OBJECT_CLASS> classes_wanted(const Uri& uri) {
 
 }  // namespace
 
+Core::Core(Config config) {
+  auto read = std::make_shared<Config>(std::move(config));
+  source_ = [read] { return std::move(*read); };  // asked once: a config given is always followed
+}
+
 const Software& Core::software() {
   return software_.get([] { return std::make_unique<Software>(); });
 }
@@ -33,9 +38,10 @@ Core::Loaded& Core::loaded() {
   // entered again: it would initialise itself inside its own initialisation.
   if (Module::initializing_on_this_thread())
     fail(HSMPROV_R_MODULE, "the PKCS#11 module called back into hsmprov from its own C_Initialize");
-  return loaded_.get([this] {
-    log::write(1, "loading PKCS#11 module '" + config_.module_path + "'");
-    return std::make_unique<Loaded>(config_);
+  const Config& config = this->config();
+  return loaded_.get([&config] {
+    log::write(1, "loading PKCS#11 module '" + config.module_path + "' (named by " + config.module_origin + ")");
+    return std::make_unique<Loaded>(config);
   });
 }
 
@@ -131,8 +137,8 @@ void Core::log_in(Token& token, const Uri& uri, const PinPrompt& prompt) {
   if (!token.login_required() || token.logged_in()) return;
   if (!uri.pin_value().empty()) return token.authenticate(uri.pin_value().copy());
   if (!uri.pin_source().empty()) return token.authenticate(pin_from_source(uri.pin_source()));
-  if (!config_.pin.empty()) return token.authenticate(config_.pin.copy());
-  if (!config_.pin_file.empty()) return token.authenticate(Pin::from_file(config_.pin_file));
+  if (!config().pin.empty()) return token.authenticate(config().pin.copy());
+  if (!config().pin_file.empty()) return token.authenticate(Pin::from_file(config().pin_file));
   std::optional<Pin> asked = prompt ? prompt(token.where()) : std::nullopt;
   if (!asked || asked->empty())
     fail(HSMPROV_R_PIN, token.where() + " needs a PIN for private keys: set pkcs11-module-token-pin, add "

@@ -37,8 +37,15 @@ enum class Retry { once, never };
 
 class Core {
  public:
-  explicit Core(Config config) : config_(std::move(config)) {}
-  const Config& config() const { return config_; }
+  // Reads the config on first use (a provider's, see provider.cc: a section
+  // hsmprov cannot follow costs a program that never uses hsmprov nothing).
+  using ConfigSource = std::function<Config()>;
+  explicit Core(ConfigSource source) : source_(std::move(source)) {}
+  explicit Core(Config config);
+  // Throws the config's error on every use until it can be followed.
+  const Config& config() {
+    return config_.get([this] { return std::make_unique<Config>(source_()); });
+  }
   // OpenSSL's default provider in a library context of our own.
   const Software& software();
   // Loads and initialises the module now (pkcs11-module-load-behavior = early).
@@ -81,7 +88,7 @@ class Core {
  private:
   [[noreturn]] static void no_module_match(const Module& module);
   struct Loaded {
-    Loaded(const Config& config) : module(config.module_path, config.init_args) {}
+    Loaded(const Config& config) : module(config.module_path, config.init_args, config.module_origin) {}
     Module module;
     TokenDirectory directory{module};
   };
@@ -91,7 +98,8 @@ class Core {
   bool sessions_open(Token& token);
   void reach_again(Loaded& loaded, Token* token);
 
-  Config config_;
+  ConfigSource source_;
+  Lazy<Config> config_;
   Lazy<Software> software_;
   Lazy<Loaded> loaded_;
   std::mutex state_mutex_;  // one fork re-initialisation or recovery at a time

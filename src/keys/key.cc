@@ -3,6 +3,8 @@
 // after fork.
 #include "keys/key.h"
 
+#include <errno.h>  // program_invocation_short_name (glibc)
+
 #include "error.h"
 #include "keys/core.h"
 #include "keys/public_key.h"
@@ -67,6 +69,15 @@ std::string Key::where() const {
   if (token_ == nullptr) return has_private() ? "software key" : "software public key";
   std::string name = !label_.empty() ? label_ : "id " + hex(identity_.size() > 1 ? identity_[1].value : Bytes());
   return token_->where() + ", object '" + name + "'";
+}
+
+void Key::note_refused_export() {
+  if (log::level() < 1 || export_refusal_noted_.exchange(true)) return;
+  log::write(1, std::string("program '") + program_invocation_short_name + "' asked for the private values of " +
+                    where() + "; refused: they never leave the token. A program that then fails needs them (a "
+                    "private key export, RSA or EC key internals) and must use the key through OpenSSL's "
+                    "operations instead (OpenSSL also asks once before it hands an operation to hsmprov; nothing "
+                    "fails then)");
 }
 
 // The search leaves the class out, so that an EC key's public object comes

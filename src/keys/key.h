@@ -49,6 +49,11 @@ class Key {
   // A pkcs11: URI that finds this object again (token, label, id, type).
   std::string uri() const;
   std::string where() const;
+  // Says once per key, at debug level 1, that the program asked for the
+  // private values of this token key and did not get them (Node.js's JWK
+  // export and Python cryptography's private_numbers() do): the failure
+  // the program then reports rarely names the cause.
+  void note_refused_export();
 
   // The key's own object if it lives on `token`, else CK_INVALID_HANDLE.
   CK_OBJECT_HANDLE object_on(const Token& token);
@@ -97,6 +102,7 @@ class Key {
   // read without the lock on every operation.
   std::atomic<CK_OBJECT_HANDLE> ready_{CK_INVALID_HANDLE};
   std::atomic<unsigned> ready_generation_{0};
+  std::atomic<bool> export_refusal_noted_{false};
   std::unique_ptr<SessionCopies> copies_;  // private keys on a token
 };
 

@@ -19,8 +19,8 @@ namespace hsmprov {
 class Module {
  public:
   // Loads and initialises the module. Throws Error(HSMPROV_R_MODULE) naming
-  // the path and dlerror(), or the CKR of C_Initialize.
-  Module(const std::string& path, const std::string& init_args);
+  // the path, what named it (`named_by`) and dlerror(), or the CKR of C_Initialize.
+  Module(const std::string& path, const std::string& init_args, const std::string& named_by);
   ~Module();
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;

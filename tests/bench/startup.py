@@ -2,7 +2,9 @@
 """Start-up benchmark: two programs that never use a token key, with hsmprov
 in the OpenSSL config against the same config without it, and against a
 provider that does nothing (what OpenSSL spends on loading any provider
-module). The programs: `openssl version`, and Python making a default TLS
+module), and against latchset's pkcs11-provider where it is installed
+(Debian 13's package), configured alike. The programs: `openssl version`,
+and Python making a default TLS
 client context (which reads the system's CA bundle: OpenSSL 3.0 decodes
 every certificate's key through the decoders of all providers). Each config
 is this system's own openssl.cnf (as a system-wide setup has it) with a
@@ -21,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("HSMPROV_BUILD_DIR", ROOT / "build"))
+PKCS11_PROVIDER = Path("/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so")
 
 PROVIDERS = """
 [bench_init]
@@ -52,6 +55,10 @@ def configs(work: Path):
                          f"/usr/lib/softhsm/libsofthsm2.so\npkcs11-module-token-pin = file:{work}/token.pin\n"
                          "activate = 1\n"),
     }
+    if PKCS11_PROVIDER.exists():
+        variants["with pkcs11-provider"] = ("pkcs11 = bench_pkcs11", f"[bench_pkcs11]\nmodule = {PKCS11_PROVIDER}\n"
+                                            "pkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so\n"
+                                            f"pkcs11-module-token-pin = file:{work}/token.pin\nactivate = 1\n")
     paths = {}
     for name, (line, section) in variants.items():
         paths[name] = work / f"{len(paths)}.cnf"

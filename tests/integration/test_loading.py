@@ -37,25 +37,44 @@ def test_cmake_install_puts_module_where_openssl_looks(tmp_path):
     assert "status: active" in run(["openssl", "list", "-providers", "-provider", "hsmprov"], env).stdout.decode()
 
 
-def assert_not_loaded(env, expected):
-    """OpenSSL itself ignores a provider that fails to load from the config;
-    the provider says why, and a command that needs it fails. (Only a broken
-    section does this: a missing module waits for the first use, see
-    test_system_wide.)"""
-    listed = run(["openssl", "list", "-providers"], env, check=False)
-    assert "hsmprov" not in listed.stdout.decode()
-    assert f"hsmprov: the provider is not loaded: {expected}" in error_text(listed)
+PKC_TOOL = BUILD / "src" / "hsmprov-pkc"
+
+
+def assert_refused_on_first_use(token, config, expected):
+    """A section hsmprov cannot follow costs a program that never uses
+    hsmprov nothing and prints nothing; the first use fails with the reason,
+    naming the key, its value and the file; hsmprov-pkc check-config says
+    the same on demand."""
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    where = f"hsmprov's config (provider 'hsmprov' in {config}): "
+    for program in (["openssl", "version"], ["openssl", "list", "-providers"]):
+        quiet = run(program, env)
+        assert quiet.stderr == b"", quiet.stderr
+    assert "status: active" in run(["openssl", "list", "-providers", "-verbose"], env).stdout.decode()
     used = run(["openssl", "storeutl", "pkcs11:"], env, check=False)
     assert used.returncode != 0
+    assert where + expected in error_text(used), error_text(used)
+    checked = run([PKC_TOOL, "check-config"], env, check=False)
+    assert checked.returncode == 1 and where + expected in error_text(checked), error_text(checked)
 
 
 def config_refused(token, tmp_path, extra, expected):
-    config = token.write_config(tmp_path / "bad.cnf", extra=extra)
-    assert_not_loaded(dict(token.env, OPENSSL_CONF=str(config)), expected)
+    assert_refused_on_first_use(token, token.write_config(tmp_path / "bad.cnf", extra=extra), expected)
 
 
-def test_unknown_key_stops_loading_and_is_named(softhsm, tmp_path):
-    config_refused(softhsm, tmp_path, "pkcs11-modul-path = /x.so", "unknown config key 'pkcs11-modul-path'")
+def test_unknown_key_is_named_on_first_use(softhsm, tmp_path):
+    config_refused(softhsm, tmp_path, "pkcs11-modul-path = /x.so",
+                   "unknown config key 'pkcs11-modul-path' (value '/x.so')")
+
+
+def test_unknown_key_that_may_hold_a_pin_keeps_its_value_back(softhsm, tmp_path):
+    config_refused(softhsm, tmp_path, "pkcs11-module-token-pn = 0000sekret",
+                   "unknown config key 'pkcs11-module-token-pn' (its value not shown: it may be a PIN)")
+
+
+def test_check_config_says_a_good_section_can_be_followed(softhsm):
+    out = run([PKC_TOOL, "check-config"], softhsm.env).stdout.decode()
+    assert f"provider 'hsmprov' in {softhsm.config}): can be followed; PKCS#11 module {softhsm.module}" in out
 
 
 def in_a_library_context(token, tmp_path, label, default_extra, default_pin, own_pin, own_extra=""):
@@ -70,9 +89,9 @@ def in_a_library_context(token, tmp_path, label, default_extra, default_pin, own
 
 
 def test_own_config_is_not_judged_by_the_default_files_keys(softhsm, tmp_path):
-    # The default file's section has a key hsmprov does not know (so the
-    # default library context refuses hsmprov, loudly); the application's
-    # own section, which OpenSSL loaded into its context, has none.
+    # The default file's section has a key hsmprov does not know (so hsmprov
+    # refuses to work from it); the application's own section, which
+    # OpenSSL loaded into its context, has none.
     result = in_a_library_context(softhsm, tmp_path, "own-typo", "pkcs11-modul-path = /x.so", default_pin=True,
                                   own_pin=True, own_extra="pkcs11-module-cache-keys = no")
     assert result.returncode == 0, error_text(result)
@@ -87,7 +106,7 @@ def test_own_config_takes_no_pin_from_the_default_file(softhsm, tmp_path):
     assert "PIN" in error_text(result), error_text(result)
 
 
-def test_bad_value_stops_loading_and_is_named(softhsm, tmp_path):
+def test_bad_value_is_named_on_first_use(softhsm, tmp_path):
     config_refused(softhsm, tmp_path, "pkcs11-module-cache-keys = sometimes",
                    "config key 'pkcs11-module-cache-keys': 'sometimes' is not yes or no")
 

@@ -69,9 +69,18 @@ def test_early_load_behaviour_loads_the_module_with_the_provider(spied):
 
 def test_load_behaviour_takes_early_or_lazy_only(token, tmp_path):
     config = token.write_config(tmp_path / "bad.cnf", extra="pkcs11-module-load-behavior = eager")
+    env = dict(token.env, OPENSSL_CONF=str(config))
+    assert run(["openssl", "list", "-providers"], env).stderr == b""  # not early: nothing before the first use
+    used = run(["openssl", "pkey", "-in", token.uri(object="wide-ec", type="private"), "-pubout"], env, check=False)
+    assert "config key 'pkcs11-module-load-behavior': 'eager' is not early or lazy" in error_text(used)
+
+
+def test_early_load_with_a_section_it_cannot_follow_says_so_at_load(token, tmp_path):
+    config = token.write_config(tmp_path / "bad-early.cnf",
+                                extra="pkcs11-module-load-behavior = early\npkcs11-modul-path = /x.so")
     listed = run(["openssl", "list", "-providers"], dict(token.env, OPENSSL_CONF=str(config)), check=False)
-    assert ("hsmprov: the provider is not loaded: config key 'pkcs11-module-load-behavior': 'eager' is not early "
-            "or lazy") in error_text(listed)
+    assert ("hsmprov: the provider is not loaded: hsmprov's config (provider 'hsmprov' in "
+            f"{config}): unknown config key 'pkcs11-modul-path' (value '/x.so')") in error_text(listed)
 
 
 def test_pkc_store_needs_no_module(token, tmp_path):
@@ -178,7 +187,7 @@ def test_missing_module_costs_programs_without_token_keys_nothing(token, tmp_pat
     assert "hsmprov" in listed.stdout.decode() and error_text(listed) == ""
     used = run(["openssl", "storeutl", "pkcs11:"], env, check=False)
     assert used.returncode != 0
-    assert ("cannot load PKCS#11 module '/nonexistent/libpkcs11.so': /nonexistent/libpkcs11.so: cannot open shared "
+    assert ("cannot load PKCS#11 module '/nonexistent/libpkcs11.so' (named by pkcs11-module-path): /nonexistent/libpkcs11.so: cannot open shared "
             "object file: No such file or directory") in error_text(used)
 
 
@@ -197,7 +206,7 @@ def test_missing_pin_file_costs_nothing_until_a_private_key_is_used(token, tmp_p
 # again. Both ways a server reads a key file: OSSL_STORE (s_server, apps) and
 # PEM_read_bio_PrivateKey (nginx).
 @pytest.mark.parametrize("broken, cause", [
-    ("/nonexistent/libpkcs11.so", "cannot load PKCS#11 module '/nonexistent/libpkcs11.so': /nonexistent/libpkcs11.so: "
+    ("/nonexistent/libpkcs11.so", "cannot load PKCS#11 module '/nonexistent/libpkcs11.so' (named by pkcs11-module-path): /nonexistent/libpkcs11.so: "
                                   "cannot open shared object file: No such file or directory"),
     ("/nonexistent/token.pin", "cannot read the PIN file '/nonexistent/token.pin': No such file or directory")])
 def test_key_file_names_the_cause_of_a_broken_section(token, tmp_path, broken, cause):
@@ -291,7 +300,10 @@ def test_system_wide_include_loads_hsmprov_and_default(token, tmp_path):
     assert out.stdout == token.public_key_pem("wide-ec")
 
 
-def test_system_wide_include_refuses_an_unknown_key(token, tmp_path):
+def test_system_wide_include_refuses_an_unknown_key_on_first_use_only(token, tmp_path):
     env = system_wide_env(token, tmp_path, extra="pkcs11-module-cache-key = false")
-    listed = run(["openssl", "list", "-providers"], env, check=False)
-    assert "hsmprov: the provider is not loaded: unknown config key 'pkcs11-module-cache-key'" in error_text(listed)
+    assert_silent(["openssl", "version"], env)
+    assert_silent(["/usr/bin/python3", "-c", "import ssl; ssl.create_default_context()"], env)
+    used = run(["openssl", "pkey", "-in", token.uri(object="wide-ec", type="private"), "-pubout"], env, check=False)
+    assert used.returncode != 0
+    assert "unknown config key 'pkcs11-module-cache-key' (value 'false')" in error_text(used)

@@ -1,4 +1,5 @@
 // Unit tests: provider config parsing and validation.
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,11 +18,14 @@ extern "C" {
 
 using hsmprov::Config;
 using hsmprov::ConfigValues;
+using hsmprov::ModuleChoice;
 
 namespace {
 
+const ModuleChoice kProxy{"/proxy.so", "the default, p11-kit's proxy"};
+
 // The message of the Error that parsing `values` throws, or "" if none.
-std::string refusal(const ConfigValues& values, const std::string& default_module = "/proxy.so") {
+std::string refusal(const ConfigValues& values, const ModuleChoice& default_module = kProxy) {
   try {
     hsmprov::parse_config(values, default_module);
   } catch (const hsmprov::Error& e) {
@@ -32,8 +36,9 @@ std::string refusal(const ConfigValues& values, const std::string& default_modul
 }
 
 void defaults_use_the_proxy_module(void**) {
-  Config config = hsmprov::parse_config({}, "/proxy.so");
+  Config config = hsmprov::parse_config({}, kProxy);
   assert_string_equal(config.module_path.c_str(), "/proxy.so");
+  assert_string_equal(config.module_origin.c_str(), "the default, p11-kit's proxy");
   assert_true(config.init_args.empty());
   assert_true(config.pin.empty());
   assert_true(config.pin_file.empty());
@@ -47,7 +52,7 @@ void known_keys_are_read(void**) {
                                          {"pkcs11-module-cache-keys", "false"},
                                          {"module", "hsmprov.so"},
                                          {"activate", "1"}},
-                                        "/proxy.so");
+                                        kProxy);
   assert_string_equal(config.module_path.c_str(), "/usr/lib/softhsm/libsofthsm2.so");
   assert_string_equal(config.init_args.c_str(), "configdir='sql:/tmp/nss'");
   assert_string_equal(config.pin_file.c_str(), "/etc/pin");
@@ -62,7 +67,7 @@ std::string text_of(const hsmprov::Pin& pin) {
 }
 
 void a_literal_pin_goes_into_its_page(void**) {
-  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "4711-secret"}}, "/proxy.so");
+  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "4711-secret"}}, kProxy);
   assert_string_equal(text_of(config.pin).c_str(), "4711-secret");
   assert_true(config.pin_file.empty());
   // A copy is a second page; the config keeps its own.
@@ -77,12 +82,12 @@ void a_literal_pin_goes_into_its_page(void**) {
 }
 
 void a_pin_file_keeps_only_its_path(void**) {
-  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "file:/etc/hsmprov/token.pin"}}, "/proxy.so");
+  Config config = hsmprov::parse_config({{"pkcs11-module-token-pin", "file:/etc/hsmprov/token.pin"}}, kProxy);
   assert_string_equal(config.pin_file.c_str(), "/etc/hsmprov/token.pin");
   assert_true(config.pin.empty());
   // "file:" alone names no file; a PIN that merely contains "file:" is a PIN.
   assert_true(refusal({{"pkcs11-module-token-pin", "file:"}}).find("is empty") != std::string::npos);
-  Config literal = hsmprov::parse_config({{"pkcs11-module-token-pin", "12file:34"}}, "/proxy.so");
+  Config literal = hsmprov::parse_config({{"pkcs11-module-token-pin", "12file:34"}}, kProxy);
   assert_string_equal(text_of(literal.pin).c_str(), "12file:34");
 }
 
@@ -111,7 +116,7 @@ void config_values_wipe_what_they_replace(void**) {
   const std::string& value = values.begin()->second;
   assert_string_equal(value.c_str(), "short");
   for (size_t i = value.size(); i < value.capacity(); ++i) assert_int_equal(value.data()[i], 0);
-  Config config = hsmprov::parse_config(values, "/proxy.so");
+  Config config = hsmprov::parse_config(values, kProxy);
   assert_string_equal(text_of(config.pin).c_str(), "short");
 }
 
@@ -130,12 +135,36 @@ void booleans_as_openssl_spells_them(void**) {
   for (const char* yes : {"yes", "YES", "true", "True", "on", "ON", "1"}) assert_true(*hsmprov::boolean_value(yes));
   for (const char* no : {"no", "No", "false", "FALSE", "off", "Off", "0"}) assert_false(*hsmprov::boolean_value(no));
   for (const char* neither : {"", "y", "2", "yes please", "maybe"}) assert_false(hsmprov::boolean_value(neither).has_value());
-  Config config = hsmprov::parse_config({{"pkcs11-module-cache-keys", "OFF"}}, "/proxy.so");
+  Config config = hsmprov::parse_config({{"pkcs11-module-cache-keys", "OFF"}}, kProxy);
   assert_false(config.cache_keys);
 }
 
 void no_module_at_all_is_refused(void**) {
-  assert_true(refusal({}, "").find("pkcs11-module-path") != std::string::npos);
+  assert_true(refusal({}, {"", "the default, p11-kit's proxy"}).find("pkcs11-module-path") != std::string::npos);
+}
+
+// A section without a module takes what programs that set PKCS11_MODULE_PATH
+// (osslsigncode, libp11) or PKCS11_PROVIDER_MODULE (pkcs11-provider) mean.
+void the_environment_names_the_module_a_section_does_not(void**) {
+  unsetenv("PKCS11_PROVIDER_MODULE");
+  unsetenv("PKCS11_MODULE_PATH");
+  ModuleChoice choice = hsmprov::module_when_unnamed("/proxy.so");
+  assert_string_equal(choice.path.c_str(), "/proxy.so");
+  setenv("PKCS11_MODULE_PATH", "/libp11.so", 1);
+  choice = hsmprov::module_when_unnamed("/proxy.so");
+  assert_string_equal(choice.path.c_str(), "/libp11.so");
+  assert_string_equal(choice.origin.c_str(), "PKCS11_MODULE_PATH");
+  setenv("PKCS11_PROVIDER_MODULE", "/provider.so", 1);
+  choice = hsmprov::module_when_unnamed("/proxy.so");
+  assert_string_equal(choice.path.c_str(), "/provider.so");
+  assert_string_equal(choice.origin.c_str(), "PKCS11_PROVIDER_MODULE");
+  setenv("PKCS11_PROVIDER_MODULE", "", 1);  // empty: unset
+  assert_string_equal(hsmprov::module_when_unnamed("/proxy.so").path.c_str(), "/libp11.so");
+  Config config = hsmprov::parse_config({{"pkcs11-module-path", "/softhsm.so"}}, hsmprov::module_when_unnamed("/p.so"));
+  assert_string_equal(config.module_path.c_str(), "/softhsm.so");  // the config's own wins
+  assert_string_equal(config.module_origin.c_str(), "pkcs11-module-path");
+  unsetenv("PKCS11_PROVIDER_MODULE");
+  unsetenv("PKCS11_MODULE_PATH");
 }
 
 /* The quick scan of the config file for the keys of our section. */
@@ -237,7 +266,18 @@ void unknown_keys_of_the_loaded_file_are_refused(void**) {
                          {"pkcs11-module-tokn-pin", "1234"}};
   ConfigValues section = hsmprov::with_unknown_keys(
       {{"pkcs11-module-path", "/a.so"}, {"pkcs11-module-token-pin", "file:/pin"}}, from_file);
-  assert_string_equal(refusal(section).c_str(), "unknown config key 'pkcs11-module-tokn-pin'");
+  assert_string_equal(refusal(section).c_str(),
+                      "unknown config key 'pkcs11-module-tokn-pin' (its value not shown: it may be a PIN)");
+}
+
+// An unknown key's error shows its value, unless it may be the PIN under a
+// mistyped key: one that speaks of a PIN, or a few edits from the PIN's key.
+void unknown_key_shows_its_value_unless_it_may_be_the_pin(void**) {
+  assert_string_equal(refusal(ConfigValues{{"pkcs11-modul-path", "/x.so"}}).c_str(),
+                      "unknown config key 'pkcs11-modul-path' (value '/x.so')");
+  for (const char* key : {"pkcs11-module-token-pn", "pkcs11-module-tokenpin", "pkcs11-modul-token-PIN", "user-pin"})
+    assert_string_equal(refusal(ConfigValues{{key, "1234"}}).c_str(),
+                        ("unknown config key '" + std::string(key) + "' (its value not shown: it may be a PIN)").c_str());
 }
 
 void another_files_section_adds_nothing(void**) {
@@ -248,7 +288,7 @@ void another_files_section_adds_nothing(void**) {
                          {"pkcs11-module-tokn-pin", "1234"}};
   ConfigValues section = hsmprov::with_unknown_keys({{"pkcs11-module-path", "/b.so"}}, from_file);
   assert_string_equal(refusal(section).c_str(), "");
-  Config config = hsmprov::parse_config(section, "/proxy.so");
+  Config config = hsmprov::parse_config(section, kProxy);
   assert_string_equal(config.module_path.c_str(), "/b.so");
   assert_true(config.pin.empty());
   assert_null(section.find("pkcs11-module-token-pin"));
@@ -274,9 +314,11 @@ int main() {
       cmocka_unit_test(defaults_use_the_proxy_module), cmocka_unit_test(known_keys_are_read),
       cmocka_unit_test(unknown_key_is_named),          cmocka_unit_test(bad_values_name_their_key),
       cmocka_unit_test(no_module_at_all_is_refused), cmocka_unit_test(booleans_as_openssl_spells_them),
+      cmocka_unit_test(the_environment_names_the_module_a_section_does_not),
       cmocka_unit_test(a_literal_pin_goes_into_its_page), cmocka_unit_test(a_pin_file_keeps_only_its_path),
       cmocka_unit_test(wipe_clears_the_whole_buffer),     cmocka_unit_test(config_values_wipe_what_they_replace),
       cmocka_unit_test(unknown_keys_of_the_loaded_file_are_refused),
+      cmocka_unit_test(unknown_key_shows_its_value_unless_it_may_be_the_pin),
       cmocka_unit_test(another_files_section_adds_nothing),
       cmocka_unit_test(a_value_only_the_file_has_is_not_taken),
   };
