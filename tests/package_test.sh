@@ -14,6 +14,10 @@ if dpkg-query -W -f='${Status}' hsmprov 2>/dev/null | grep -q "ok installed"; th
   exit 1
 fi
 deb=$("$root/scripts/make-deb.sh" "${HSMPROV_BUILD_ROOT:-$root}/build-deb")
+# Debian's own package checks: no error, no warning.
+source "$root/scripts/install-deps.sh"
+hsmprov_install_deps lintian
+lintian --fail-on error,warning "$deb" || { echo "package test: lintian finds errors or warnings" >&2; exit 1; }
 work=$(mktemp -d)
 cleanup() {
   DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hsmprov >/dev/null 2>&1 || true
@@ -26,8 +30,14 @@ fail() { echo "package test: $*" >&2; exit 1; }
 modules=$(openssl version -m | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
 for file in "$modules/hsmprov.so" /usr/bin/hsmprov-pkc /usr/share/hsmprov/luna-roots.pem \
             /usr/share/hsmprov/yubico-piv-roots.pem /usr/share/hsmprov/marvell-roots.pem \
-            /usr/share/doc/hsmprov/examples/openssl.cnf.example /usr/share/man/man7/hsmprov.7.gz \
+            /usr/share/doc/hsmprov/examples/openssl.cnf.example /usr/share/doc/hsmprov/examples/hsmprov.cnf \
+            /usr/share/doc/hsmprov/changelog.gz /usr/share/doc/hsmprov/copyright /usr/share/man/man7/hsmprov.7.gz \
             /usr/share/man/man1/hsmprov-pkc.1.gz /usr/share/doc/hsmprov/README.md.gz; do
+  [ -f "$file" ] || fail "$file is not installed"
+done
+# The guides the README links to, beside it in docs/ as in the checkout.
+for guide in "$root"/docs/*.md; do
+  file=/usr/share/doc/hsmprov/docs/$(basename "$guide").gz
   [ -f "$file" ] || fail "$file is not installed"
 done
 # Installed files name no path of the machine that built them (the roots fall back to the checkout's only in a
@@ -59,6 +69,18 @@ openssl genpkey -propquery provider=hsmprov -algorithm EC -pkeyopt ec_paramgen_c
 openssl req -new -key "$work/signer.pem" -subj /CN=package -out "$work/signer.csr"
 verified=$(OPENSSL_CONF=/dev/null openssl req -in "$work/signer.csr" -verify -noout 2>&1)
 grep -q "verify OK" <<< "$verified" || fail "the CSR signed by the token key does not verify: $verified"
+
+# The system-wide setup: the stock openssl.cnf with the installed snippet included (copies here, this
+# system's own files untouched), checked by hsmprov-pkc check-config, then a key reference used through it.
+sed "s|file:/etc/hsmprov/token.pin|file:$work/token.pin|" /usr/share/doc/hsmprov/examples/hsmprov.cnf \
+  > "$work/hsmprov.cnf"
+{ cat "$(openssl version -d | sed 's/^OPENSSLDIR: "\(.*\)"$/\1/')/openssl.cnf"; echo ".include $work/hsmprov.cnf"; } \
+  > "$work/system.cnf"
+export OPENSSL_CONF=$work/system.cnf
+hsmprov-pkc check-config >/dev/null || fail "hsmprov-pkc check-config refuses the installed system-wide snippet"
+openssl req -new -key "$work/signer.pem" -subj /CN=system-wide -out "$work/wide.csr"
+verified=$(OPENSSL_CONF=/dev/null openssl req -in "$work/wide.csr" -verify -noout 2>&1)
+grep -q "verify OK" <<< "$verified" || fail "signing through the system-wide snippet: $verified"
 
 report=$(hsmprov-pkc verify "$root/tests/data/luna-pkc/rsa-pkc.p7b")
 grep -q ": VALID" <<< "$report" || fail "the installed hsmprov-pkc on a genuine PKC: $report"

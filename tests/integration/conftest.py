@@ -207,6 +207,17 @@ def no_pin_in_any_output(request):
             assert pin not in token.debug_log.read_bytes(), "the PIN appeared in the debug log"
 
 
+def assert_documented(message: str, *shown_as):
+    """The README or a guide quotes `message` as hsmprov prints it now, its
+    run-specific parts replaced as the docs show them: pairs (as printed
+    here, as shown there). Line breaks and runs of spaces count as one."""
+    for actual, shown in shown_as:
+        assert actual in message, f"{actual!r} is not in {message!r}"
+        message = message.replace(actual, shown)
+    docs = " ".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    assert " ".join(message.split()) in " ".join(docs.split()), f"no guide quotes: {message}"
+
+
 def error_text(result) -> str:
     return result.stderr.decode(errors="replace")
 

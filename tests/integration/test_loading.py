@@ -4,7 +4,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import BUILD, error_text, run, sanitizer_env
+from conftest import BUILD, assert_documented, error_text, run, sanitizer_env
 
 
 def test_list_providers_shows_name_version_status(softhsm):
@@ -63,8 +63,11 @@ def config_refused(token, tmp_path, extra, expected):
 
 
 def test_unknown_key_is_named_on_first_use(softhsm, tmp_path):
-    config_refused(softhsm, tmp_path, "pkcs11-modul-path = /x.so",
-                   "unknown config key 'pkcs11-modul-path' (value '/x.so')")
+    config_refused(softhsm, tmp_path, "pkcs11-modul-path = /usr/lib/softhsm/libsofthsm2.so",
+                   "unknown config key 'pkcs11-modul-path' (value '/usr/lib/softhsm/libsofthsm2.so')")
+    assert_documented(f"hsmprov's config (provider 'hsmprov' in {tmp_path}/bad.cnf): unknown config key "
+                      "'pkcs11-modul-path' (value '/usr/lib/softhsm/libsofthsm2.so')",
+                      (f"{tmp_path}/bad.cnf", "/etc/ssl/openssl.cnf"))
 
 
 def test_unknown_key_that_may_hold_a_pin_keeps_its_value_back(softhsm, tmp_path):

@@ -254,7 +254,7 @@ def test_no_copy_of_the_pin_in_a_core_but_the_locked_page(softhsm, server_key, p
     if source == "URI pin-value":
         assert counts["argv and environment"] > 0, summary
     assert counts["hsmprov and the rest of the process"] == 0, summary
-    # From a file, the PIN is nowhere but in the locked pages: what README.md recommends.
+    # From a file, the PIN is nowhere but in the locked pages: what docs/keys-and-uris.md recommends.
     if source in ("config file:", "URI pin-source"):
         assert sum(counts.values()) - counts["the locked page"] == 0, summary
     core_path.unlink()

@@ -167,7 +167,7 @@ def test_self_made_chain_with_the_real_names_is_read_but_not_trusted(env, tmp_pa
 
 
 def test_cafile_never_reaches_a_provider_and_trusted_or_castore_do(env, files, tmp_path):
-    # What the README's table says about -CAfile and its replacements.
+    # What the attestation guide's table (docs/attestation.md) says about -CAfile and its replacements.
     path = files["rsa", "der"]
     as_cafile = ossl(env, "verify", "-CAfile", f"pkc:{path}", path, check=False)
     assert as_cafile.returncode != 0 and b"hsmprov" not in as_cafile.stderr  # opened as a plain file

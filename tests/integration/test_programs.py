@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from conftest import BUILD, SANITIZE, SOFTHSM_MODULE, error_text, run
+from conftest import BUILD, SANITIZE, SOFTHSM_MODULE, assert_documented, error_text, run
 
 NO_HSMPROV = {"OPENSSL_CONF": "/dev/null"}
 
@@ -57,8 +57,9 @@ def test_a_module_the_environment_names_that_does_not_load_is_an_error(softhsm, 
                PKCS11_MODULE_PATH=str(tmp_path / "no-such-module.so"))
     out = run(["openssl", "pkey", "-in", reference, "-pubout"], env, check=False)
     assert out.returncode != 0 and out.stdout == b""
-    assert (f"cannot load PKCS#11 module '{tmp_path}/no-such-module.so' (named by PKCS11_MODULE_PATH)"
-            in error_text(out)), error_text(out)
+    message = f"cannot load PKCS#11 module '{tmp_path}/no-such-module.so' (named by PKCS11_MODULE_PATH)"
+    assert message in error_text(out), error_text(out)
+    assert_documented(message, (f"{tmp_path}/no-such-module.so", "/x.so"))
 
 
 def test_the_config_module_wins_over_the_environment(softhsm, signer, tmp_path):
@@ -237,5 +238,7 @@ def test_node_key_details_need_the_private_values_and_the_log_says_so(softhsm, s
               f"console.log(crypto.createPrivateKey(fs.readFileSync('{reference}')).asymmetricKeyDetails);")
     out = node(softhsm, env, script, "--openssl-shared-config")
     assert out.returncode != 0  # Node asserts that the RSA structure exists, and aborts
-    assert "program 'node' asked for the private values of token 'test token', object 'programs-rsa'" in \
-        softhsm.debug_log.read_text()
+    message = "program 'node' asked for the private values of token 'test token', object 'programs-rsa'; refused: " \
+              "they never leave the token"
+    assert message in softhsm.debug_log.read_text()
+    assert_documented(message, ("'test token'", "'web'"), ("'programs-rsa'", "'tls'"))

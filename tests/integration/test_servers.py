@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OUTPUTS, SoftHsmToken, pkcs11_provider_key_file, run, skip_if_hangs_under_asan
+from conftest import (OUTPUTS, SoftHsmToken, assert_documented, pkcs11_provider_key_file, run,
+                      skip_if_hangs_under_asan)
 
 WORKER_USER = "www-data"
 KEYS = {"rsa": ("RSA", "-pkeyopt", "rsa_keygen_bits:2048"), "ec": ("EC", "-pkeyopt", "ec_paramgen_curve:P-256")}
@@ -439,8 +440,11 @@ def test_worker_that_cannot_read_the_token_says_why(nginx_without_token_access):
     assert result.returncode != 0
     wait_until(lambda: b"not visible to this process" in server.log_text(), "nginx to log the failed handshake")
     log = server.log_text().decode()
-    assert re.search(r"token 'server token' is not visible to this process after fork: module '\S+' shows 1 slot to "
-                     r"uid 33 \(www-data\): 1 uninitialised token; check that this user can read the token", log), log
+    found = re.search(r"token 'server token' is not visible to this process after fork: module '(\S+)' shows 1 slot to "
+                      r"uid 33 \(www-data\): 1 uninitialised token; check that this user can read the token \(for "
+                      r"SoftHSM: its token directory and files\)", log)
+    assert found, log
+    assert_documented(found.group(0), ("'server token'", "'web'"), (found.group(1), "/usr/lib/softhsm/libsofthsm2.so"))
 
 
 # Clients presenting a token key for their certificate, to a server that

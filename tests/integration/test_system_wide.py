@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZE, SOFTHSM_MODULE, error_text, run, skip_if_hangs_under_asan
+from conftest import (BUILD, ROOT, SANITIZE, SOFTHSM_MODULE, assert_documented, error_text, run,
+                      skip_if_hangs_under_asan)
 
 SPY_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
 CERT_SUBJECT = "/CN=system-wide"
@@ -252,40 +253,37 @@ def test_token_unreadable_for_the_user_is_silent_then_named(token, readable_dir)
     shutil.copytree(token.tmp / "tokens", readable_dir / "tokens", dirs_exist_ok=True)
     (readable_dir / "tokens").chmod(0o755)
     env = broken_env(token, readable_dir, f"directories.tokendir = {readable_dir}/tokens\nobjectstore.backend = file\n")
-    assert ("no token matches the pkcs11: URI; module '/usr/lib/softhsm/libsofthsm2.so' shows 1 slot to uid 65534 "
-            "(nobody): 1 uninitialised token; if the token exists, check that this user can read it"
-            ) in first_use_as_nobody(token, env)
+    message = ("no token matches the pkcs11: URI; module '/usr/lib/softhsm/libsofthsm2.so' shows 1 slot to uid 65534 "
+               "(nobody): 1 uninitialised token; if the token exists, check that this user can read it")
+    assert message in first_use_as_nobody(token, env)
+    assert_documented(message, ("uid 65534 (nobody)", "uid 33 (www-data)"))
 
 
 def test_token_directory_unreadable_for_the_user_is_silent_then_named(token, readable_dir):
     env = broken_env(token, readable_dir, f"directories.tokendir = {token.tmp}/tokens\nobjectstore.backend = file\n")
-    assert ("C_Initialize: CKR_GENERAL_ERROR as uid 65534 (nobody); if the module keeps its tokens in files (SoftHSM "
-            "does), check that this user can read its config and token directory") in first_use_as_nobody(token, env)
+    message = ("C_Initialize: CKR_GENERAL_ERROR as uid 65534 (nobody); if the module keeps its tokens in files (SoftHSM "
+               "does), check that this user can read its config and token directory")
+    assert message in first_use_as_nobody(token, env)
+    assert_documented(message, ("uid 65534 (nobody)", "uid 33 (www-data)"))
 
 
 def stock_openssl_cnf() -> str:
     """This system's own openssl.cnf, as its distribution installs it
-    (Debian 12's or 13's): the file the README adds one line to."""
+    (Debian 12's or 13's): the file the system-wide setup (docs/configuration.md) adds one line to."""
     out = subprocess.run(["openssl", "version", "-d"], capture_output=True, text=True, check=True).stdout
     return (Path(out.split('"')[1]) / "openssl.cnf").read_text()
 
 
 def system_wide_env(token, tmp_path, extra=""):
-    """openssl.cnf ends with `.include hsmprov.cnf`, the README's setup."""
+    """openssl.cnf ends with `.include hsmprov.cnf`, the documented setup,
+    hsmprov.cnf being the example the package ships, pointed at the token."""
+    text = (ROOT / "hsmprov.cnf.example").read_text()
+    text = text.replace("pkcs11-module-path = /usr/lib/softhsm/libsofthsm2.so", f"pkcs11-module-path = {token.module}")
+    text = text.replace("file:/etc/hsmprov/token.pin", f"file:{token.pin_file}")
+    text = text.replace("[hsmprov_sect]\n", f"[hsmprov_sect]\n{extra}\n")
+    assert str(token.module) in text and str(token.pin_file) in text
     included = tmp_path / "hsmprov.cnf"
-    included.write_text(f"""[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-hsmprov = hsmprov_sect
-[default_sect]
-activate = 1
-[hsmprov_sect]
-pkcs11-module-path = {token.module}
-pkcs11-module-token-pin = file:{token.pin_file}
-{extra}
-activate = 1
-""")
+    included.write_text(text)
     main = tmp_path / "openssl.cnf"
     main.write_text(stock_openssl_cnf() + f"\n.include {included}\n")
     return dict(token.env, OPENSSL_CONF=str(main))

@@ -225,7 +225,7 @@ void scan_without_our_provider_finds_nothing(void**) {
   assert_string_equal(keys_found("# no config at all\n").c_str(), "");
 }
 
-// The system-wide setup the README gives: one .include line at the end of
+// The system-wide setup docs/configuration.md gives: one .include line at the end of
 // a stock openssl.cnf, whose sections merge with the file's own.
 void scan_reads_an_included_file(void**) {
   included["/etc/ssl/hsmprov.cnf"] =
