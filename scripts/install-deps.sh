@@ -16,7 +16,7 @@ hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptogra
 hsmprov_network_packages=(pkcs11-daemon libpkcs11-proxy0 pkcs11-provider)
 # Programs that load keys themselves (tests/integration/test_programs.py), where the archive has them:
 # osslsigncode is in Debian 13 (Debian 12 has it in bookworm-backports only).
-hsmprov_program_packages=(osslsigncode nodejs)
+hsmprov_program_packages=(osslsigncode sbsigntool nodejs)
 
 # Whether this distribution's archive has the package (once apt knows the archive).
 hsmprov_in_archive() {

@@ -3,7 +3,7 @@ key reference in any order (with text around the blocks, CRLF line ends),
 and latchset/pkcs11-provider's key file, read as an alias of ours."""
 import pytest
 
-from conftest import pkcs11_provider_key_file, run
+from conftest import assert_documented, pkcs11_provider_key_file, run
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,4 @@ def test_reference_to_a_malformed_uri_names_the_attribute(token):
     cause = "the pkcs11: URI has the unknown attribute 'bogus'"
     assert cause in token.debug_log.read_text()
     assert cause in result.stderr.decode(), result.stderr.decode()
+    assert_documented(cause)

@@ -1,7 +1,7 @@
 """Programs we do not control, with a token key through hsmprov: what they
 pass in the environment (PKCS11_MODULE_PATH, PKCS11_PROVIDER_MODULE), what
 they ask of a key (its private values), and the signing tools of a PKI
-(openssl ca, ocsp, ts; osslsigncode), each result checked by a program that
+(openssl ca, ocsp, ts; osslsigncode, sbsign), each result checked by a program that
 does not load hsmprov (OPENSSL_CONF=/dev/null)."""
 import re
 import shutil
@@ -196,6 +196,27 @@ def test_osslsigncode_signs_with_a_key_reference_file(softhsm, signer, tmp_path)
     out = run(["osslsigncode", "verify", "-in", tmp_path / "tampered.exe", "-CAfile", cert],
               dict(softhsm.env, **NO_HSMPROV), check=False)
     assert out.returncode != 0
+
+
+def test_sbsign_signs_an_efi_image_with_a_key_reference_file(softhsm, signer, tmp_path):
+    if shutil.which("sbsign") is None:
+        pytest.skip("sbsigntool is not installed")
+    if SANITIZE:
+        pytest.skip("sbsign is not instrumented; the normal build runs this test")
+    reference, _cert = signer
+    cert = tmp_path / "db.crt"  # as a Secure Boot db key's: sbverify refuses a certificate limited to other uses
+    softhsm.openssl("req", "-new", "-x509", "-key", reference, "-subj", "/CN=hsmprov db", "-days", "2", "-out", cert)
+    (tmp_path / "a.efi").write_bytes(minimal_pe())
+    softhsm.program("sbsign", "--key", reference, "--cert", cert, "--output", tmp_path / "signed.efi",
+                    tmp_path / "a.efi")
+    checked = run(["sbverify", "--cert", cert, tmp_path / "signed.efi"], dict(softhsm.env, **NO_HSMPROV))
+    assert "Signature verification OK" in checked.stdout.decode()
+    tampered = bytearray((tmp_path / "signed.efi").read_bytes())
+    tampered[0x200] = 0x90
+    (tmp_path / "tampered.efi").write_bytes(tampered)
+    checked = run(["sbverify", "--cert", cert, tmp_path / "tampered.efi"], dict(softhsm.env, **NO_HSMPROV),
+                  check=False)
+    assert checked.returncode != 0
 
 
 def test_check_config_names_the_module_the_environment_gives(softhsm, tmp_path):

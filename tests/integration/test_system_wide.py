@@ -123,8 +123,9 @@ def test_module_is_not_entered_again_from_its_own_initialisation(shimmed, tmp_pa
     assert out.stdout.decode().startswith("-----BEGIN PUBLIC KEY-----")
     assert trace.read_text().splitlines().count("C_Initialize") == 1
     assert result.read_text() == "hsmprov is not up\n"
-    assert ("hsmprov: the provider is not loaded: the PKCS#11 module called back into hsmprov from its own "
-            "C_Initialize") in error_text(out)
+    message = "the PKCS#11 module called back into hsmprov from its own C_Initialize"
+    assert f"hsmprov: the provider is not loaded: {message}" in error_text(out)
+    assert_documented(message)
 
 
 def test_pkcs11_tool_lists_the_keys_with_hsmprov_in_the_config(token):
