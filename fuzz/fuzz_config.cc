@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hsmprov::ConfigValues values;
   for (const auto& [key, value] : *section) values.set(key, value);
   try {
-    hsmprov::parse_config(values, "/usr/lib/softhsm/libsofthsm2.so");
+    hsmprov::parse_config(values, {"/usr/lib/softhsm/libsofthsm2.so", "the fuzz target"});
   } catch (const hsmprov::Error&) {
   }
   return 0;

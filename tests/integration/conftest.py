@@ -37,9 +37,9 @@ def sanitizer_env():
 
 
 # Programs that hang at start with the ASan runtime preloaded, even with no
-# provider configured (seen: curl, and GnuTLS's p11tool): under the
+# provider configured (seen: curl, GnuTLS's p11tool, PostgreSQL's postmaster): under the
 # sanitizers they are left to the normal build's run.
-HANG_UNDER_ASAN = {"curl", "p11tool"}
+HANG_UNDER_ASAN = {"curl", "p11tool", "postgres"}
 
 
 def skip_if_hangs_under_asan(program):

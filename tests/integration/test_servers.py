@@ -112,6 +112,7 @@ def children(pid):
 class Server:
     """One server process tree started by a test and stopped by its PID."""
     greeting = b""
+    starttls = None  # the protocol whose plain-text start asks for TLS, for s_client
     request = b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n"
     reloads = True
 
@@ -348,8 +349,78 @@ class SServer(Server):
         return self.process.stderr.read() if self.process.poll() is not None else b""
 
 
+def postgres_binary(name):
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(found[-1]) if found else None
+
+
+class Postgres(Server):
+    """PostgreSQL's postmaster runs as the database user (www-data here):
+    it reads the key and the PIN itself, and checks that no one else can
+    read the key file (0600). Each connection is a forked backend; HUP
+    reloads the TLS settings and the key. The client asks for TLS first
+    (-starttls postgres)."""
+    starttls = "postgres"
+    key_mode = 0o600
+
+    def start(self):
+        skip_if_hangs_under_asan("postgres")
+        run_dir = self.dir / "run"
+        self.data = run_dir / f"pg-{self.key}"
+        self.key_file = run_dir / f"pg-{self.key}.key.pem"
+        shutil.copy(self.dir / f"{self.key}.ref.pem", self.key_file)
+        self.key_file.chmod(self.key_mode)
+        shutil.chown(self.key_file, WORKER_USER, WORKER_USER)
+        # The postmaster logs in as the database user: a PIN file that user reads.
+        pin = run_dir / "pg.pin"
+        shutil.copy(self.site.pin_file, pin)
+        shutil.chown(pin, WORKER_USER, WORKER_USER)
+        config = self.site.write_config(run_dir / "pg-openssl.cnf", pin_line=False,
+                                        extra=f"pkcs11-module-token-pin = file:{pin}")
+        config.chmod(0o644)
+        if not self.data.exists():
+            subprocess.run([postgres_binary("initdb"), "-D", self.data, "--auth=trust", "--username", WORKER_USER,
+                            "--locale=C", "--no-sync"], env=CLEAN_CLIENT_ENV, user=WORKER_USER, group=WORKER_USER,
+                           cwd="/", check=True, capture_output=True, timeout=120)
+        self.log = open(self.file(".log"), "wb")
+        self.process = subprocess.Popen(
+            [postgres_binary("postgres"), "-D", self.data, "-c", f"port={self.port}",
+             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={run_dir}", "-c", "ssl=on",
+             "-c", f"ssl_cert_file={self.dir}/{self.key}.crt", "-c", f"ssl_key_file={self.key_file}"],
+            env=dict(self.site.env, OPENSSL_CONF=str(config)), user=WORKER_USER, group=WORKER_USER, cwd="/",
+            stdout=self.log, stderr=self.log)
+        self.pid = self.process.pid
+        try:
+            wait_until(lambda: listening(self.port) or self.process.poll() is not None, "postgres to listen")
+            assert self.process.poll() is None, self.log_text().decode()
+        except AssertionError:
+            self.stop()
+            raise
+
+    def query(self, sql):
+        """psql, without hsmprov, over TLS that checks the server's certificate."""
+        psql = postgres_binary("psql") or "psql"
+        target = (f"host=127.0.0.1 port={self.port} user={WORKER_USER} dbname=postgres sslmode=verify-ca "
+                  f"sslrootcert={self.dir}/{self.key}.crt")
+        return run([psql, target, "-Atc", sql], dict(CLEAN_CLIENT_ENV, HOME="/"), timeout=30).stdout.decode().strip()
+
+    def reload(self):
+        loaded = self.log_text().count(b"reloading configuration files")
+        os.kill(self.pid, signal.SIGHUP)
+        wait_until(lambda: self.log_text().count(b"reloading configuration files") > loaded, "postgres to reload")
+
+    def stop(self):
+        super().stop(signal.SIGINT)  # fast shutdown
+        self.process.wait(timeout=15)
+        self.log.close()
+
+    def log_text(self):
+        return self.file(".log").read_bytes() if self.file(".log").exists() else b""
+
+
 SERVERS = {"nginx": (Nginx, "nginx"), "apache-prefork": (Apache, "apache2"), "apache-event": (ApacheEvent, "apache2"),
-           "haproxy": (Haproxy, "haproxy"), "stunnel": (Stunnel, "stunnel4"), "s_server": (SServer, "openssl")}
+           "haproxy": (Haproxy, "haproxy"), "stunnel": (Stunnel, "stunnel4"), "s_server": (SServer, "openssl"),
+           "postgres": (Postgres, postgres_binary("postgres") or "postgres")}
 
 
 def handshake(server, protocol, cipher, when):
@@ -357,6 +428,8 @@ def handshake(server, protocol, cipher, when):
             server.dir / f"{server.key}.crt", "-verify_return_error", "-brief", "-ign_eof"]
     if cipher:
         args += ["-cipher", cipher]
+    if server.starttls:
+        args += ["-starttls", server.starttls]
     result = run(args, CLEAN_CLIENT_ENV, input=server.request, check=False, timeout=30)
     text = (result.stdout + result.stderr).decode(errors="replace")
     context = f"{server.name} {server.key} {protocol} {cipher or ''} {when}:\n{text}\n{server.log_text().decode()}"
@@ -511,3 +584,27 @@ def test_python_ssl_presents_a_token_key(site, verifying_server, key, version, k
     page = out.stdout.decode()
     assert f"Protocol  : {version.replace('_', '.')}" in page, page
     assert "Client certificate" in page, page
+
+
+def test_postgres_serves_queries_over_tls_with_a_key_reference_file(site):
+    need_program(postgres_binary("postgres") or "postgres")
+    server = Postgres(site, "ec")
+    server.start()
+    try:
+        # Each connection is a backend forked from the postmaster that loaded the key.
+        for _ in range(2):
+            assert server.query("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()") == "t|TLSv1.3"
+    finally:
+        server.stop()
+
+
+def test_postgres_refuses_a_key_file_others_can_read(site):
+    # PostgreSQL's own rule, said in the docs: a reference file is a key file to it.
+    need_program(postgres_binary("postgres") or "postgres")
+    server = Postgres(site, "ec")
+    server.key_mode = 0o644
+    with pytest.raises(AssertionError) as refused:
+        server.start()
+    line = next(l for l in str(refused.value).splitlines() if "has group or world access" in l)
+    message = line.split("FATAL:", 1)[1].strip()
+    assert_documented(message, (str(server.key_file), "/etc/postgresql/hsmprov.key.pem"))
