@@ -17,6 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/install-deps.sh"
+source "$root/scripts/build-options.sh"
 echo "== preparing: the Debian packages the demo needs"
 hsmprov_install_deps
 
@@ -28,8 +29,7 @@ pkc_tool=$build/src/hsmprov-pkc
 # is used as it is configured.
 echo "== preparing: building hsmprov and hsmprov-pkc in $build"
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ \
-    -DCMAKE_C_COMPILER=gcc >/dev/null
+  cmake -S "$root" -B "$build" "${hsmprov_gcc_build_options[@]}" >/dev/null
 fi
 cmake --build "$build" -j"$(nproc)" --target hsmprov hsmprov-pkc
 

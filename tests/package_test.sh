@@ -5,7 +5,8 @@
 # chroot. Checks: the files where Debian and `openssl version -m` want them,
 # `openssl list -providers -provider hsmprov` without OPENSSL_MODULES, a
 # signature by a token key with the installed example config, and the
-# installed hsmprov-pkc with its installed roots; no build path in the binaries, stripped.
+# installed hsmprov-pkc with its installed roots; no build path in the binaries, stripped; the guide's
+# steps from the package to nginx (tests/package_nginx_steps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # It purges the package at the end: an hsmprov installed before is not ours to remove.
@@ -19,7 +20,9 @@ source "$root/scripts/install-deps.sh"
 hsmprov_install_deps lintian
 lintian --fail-on error,warning "$deb" || { echo "package test: lintian finds errors or warnings" >&2; exit 1; }
 work=$(mktemp -d)
+source "$root/tests/package_nginx_steps.sh"
 cleanup() {
+  nginx_steps_restore
   DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hsmprov >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -84,4 +87,8 @@ grep -q "verify OK" <<< "$verified" || fail "signing through the system-wide sni
 
 report=$(hsmprov-pkc verify "$root/tests/data/luna-pkc/rsa-pkc.p7b")
 grep -q ": VALID" <<< "$report" || fail "the installed hsmprov-pkc on a genuine PKC: $report"
+
+# The guide's steps from the package to nginx, with the system's own config.
+unset OPENSSL_CONF SOFTHSM2_CONF
+nginx_steps
 echo "package test: installed, loaded, signed and verified from the installed files"

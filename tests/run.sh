@@ -21,6 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 source "$root/scripts/install-deps.sh"
+source "$root/scripts/build-options.sh"
 
 builds=${HSMPROV_BUILD_ROOT:-$root}  # where the build directories go
 
@@ -63,7 +64,7 @@ skipped() {
   return 0
 }
 
-gcc_build() { build_and_test build -DHSMPROV_SANITIZE=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
+gcc_build() { build_and_test build "${hsmprov_gcc_build_options[@]}"; }
 sanitize_build() { build_and_test build-sanitize -DHSMPROV_SANITIZE=ON -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc; }
 # Only what the thread and fork tests use is built, and only they run.
 tsan_build() {

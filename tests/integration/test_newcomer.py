@@ -62,3 +62,27 @@ def test_the_demo_directory_is_no_change_to_the_checkout():
     if b"not a git repository" in result.stderr:
         pytest.skip("not a git checkout")
     assert result.returncode == 0
+
+
+def configure_as(script_line: str, build: Path) -> str:
+    """CMake's configure step of the g++ build, with the options the demo
+    and tests/run.sh take (scripts/build-options.sh); what CMake printed."""
+    command = f'source "{ROOT}/scripts/build-options.sh"; {script_line}'
+    result = subprocess.run(["bash", "-c", command, "configure", str(ROOT), str(build)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_the_test_command_goes_on_from_the_demos_build(tmp_path):
+    build = tmp_path / "build"
+    # As examples/demo.sh configures a new build, then as tests/run.sh does.
+    first = configure_as('cmake -S "$1" -B "$2" "${hsmprov_gcc_build_options[@]}"', build)
+    assert "The CXX compiler identification is" in first, first
+    again = configure_as('cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${hsmprov_gcc_build_options[@]}"',
+                         build)
+    # A cache deleted starts again: the compilers found anew, everything rebuilt.
+    assert "cache to be deleted" not in again, again
+    assert "The CXX compiler identification is" not in again, again
+    for script in ("examples/demo.sh", "tests/run.sh"):
+        assert "hsmprov_gcc_build_options[@]" in (ROOT / script).read_text(), script
