@@ -111,6 +111,7 @@ const OSSL_ITEM reason_strings[] = {
     {HSMPROV_R_INVALID_ARGUMENT, const_cast<char*>("invalid argument")},
     {HSMPROV_R_INTERNAL, const_cast<char*>("internal error")},
     {HSMPROV_R_EXISTS, const_cast<char*>("object already exists")},
+    {HSMPROV_R_LIBRARY, const_cast<char*>("cannot load a library hsmprov needs")},
     {0, nullptr}};
 
 const OSSL_PARAM* gettable_params(void*) {

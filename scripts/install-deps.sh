@@ -14,10 +14,10 @@ hsmprov_test_packages=(opensc-pkcs11 gnutls-bin python3-pytest python3-cryptogra
 # with p11-kit everywhere; pkcs11-proxy's daemon and client where the distribution has them
 # (Debian 13), and with them latchset's pkcs11-provider for the network benchmark's comparison.
 hsmprov_network_packages=(pkcs11-daemon libpkcs11-proxy0 pkcs11-provider)
-# Programs that load keys themselves (tests/integration/test_programs.py; PostgreSQL in test_servers.py),
+# Programs that load keys themselves (tests/integration/test_programs.py; PostgreSQL and Dovecot in test_servers.py),
 # where the archive has them:
 # osslsigncode is in Debian 13 (Debian 12 has it in bookworm-backports only).
-hsmprov_program_packages=(osslsigncode sbsigntool nodejs postgresql)
+hsmprov_program_packages=(osslsigncode sbsigntool nodejs postgresql dovecot-imapd)
 
 # Whether this distribution's archive has the package (once apt knows the archive).
 hsmprov_in_archive() {

@@ -51,7 +51,13 @@ void bind(void* library, const char* name, F& function, std::string& missing) {
 
 P11Kit load_p11kit() {
   void* library = dlopen("libp11-kit.so.0", RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) fail(HSMPROV_R_URI, std::string("cannot load p11-kit's URI parser: ") + dlerror());
+  // Loaded on the first URI, not with the provider (it costs start-up): a
+  // process that chrooted in between (Dovecot's login processes) cannot.
+  if (library == nullptr)
+    fail(HSMPROV_R_LIBRARY, std::string("cannot load p11-kit's URI parser, which hsmprov loads on its first "
+                                        "pkcs11: URI: ") + dlerror() +
+                                "; a process that changed its root directory (chroot) since it loaded hsmprov "
+                                "cannot reach it");
   P11Kit api{};
   std::string missing;
   bind(library, "p11_kit_uri_new", api.uri_new, missing);

@@ -36,7 +36,8 @@ enum hsmprov_reason {
     HSMPROV_R_KEY_IN_TOKEN = 9,    /* private key material cannot leave */
     HSMPROV_R_INVALID_ARGUMENT = 10,
     HSMPROV_R_INTERNAL = 11,
-    HSMPROV_R_EXISTS = 12          /* key generation: label already used */
+    HSMPROV_R_EXISTS = 12,         /* key generation: label already used */
+    HSMPROV_R_LIBRARY = 13         /* p11-kit's library, loaded on first use, cannot be loaded */
 };
 
 #endif

@@ -67,7 +67,12 @@ std::optional<KeySession> SessionCopies::new_copy(CK_OBJECT_HANDLE original, con
       Session session = token_.session();
       CK_BBOOL no = CK_FALSE;
       CK_ATTRIBUTE session_object{CKA_TOKEN, &no, sizeof no};
-      CK_RV rv = call(token_.fn()->C_CopyObject, session.handle(), original, &session_object, 1, &slot.copy);
+      CK_RV rv;
+      {
+        CallInFlight in_flight;  // the call is nested in it
+        std::shared_lock<std::shared_mutex> no_search_under_way(token_.copies_and_searches());
+        rv = call(token_.fn()->C_CopyObject, session.handle(), original, &session_object, 1, &slot.copy);
+      }
       if (log::level() >= 2) log::write(2, where + ": C_CopyObject: " + ckr_name(rv));
       // The service went away: recovery (keys/core.h), not the token object.
       if (service_lost(rv)) checked(token_, session, rv, "C_CopyObject", where);

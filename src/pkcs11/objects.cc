@@ -14,6 +14,8 @@ std::vector<CK_OBJECT_HANDLE> find_objects(Token& token, Session& session, std::
   CK_BBOOL on_token = CK_TRUE;
   query.push_back({CKA_TOKEN, &on_token, sizeof on_token});
   CK_SESSION_HANDLE h = session.handle();
+  CallInFlight in_flight;  // the calls below are nested in it
+  std::unique_lock<std::shared_mutex> no_copy_under_way(token.copies_and_searches());
   checked(token, session, call(token.fn()->C_FindObjectsInit, h, query.data(), query.size()), "C_FindObjectsInit",
           token.where());
   std::vector<CK_OBJECT_HANDLE> found;

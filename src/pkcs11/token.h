@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,14 @@ class Token : private SessionOps {
   bool lost() const { return lost_; }
   // Classifies a failed call: closes broken sessions, notes a lost login.
   void note_failure(Session& session, CK_RV rv);
+  // Our session copies (C_CopyObject, shared) and object searches
+  // (exclusive) exclude each other. SoftHSM 2.6 puts a copy in its object
+  // store before it has copied the attributes and applied the template:
+  // until then the copy has the original's CKA_TOKEN true and a search for
+  // the key's token objects finds it, half made (reading it gives the
+  // defaults SoftHSM fills in, an empty CKA_EC_PARAMS). Taken inside a
+  // CallInFlight (module.h): a fork never finds it held.
+  std::shared_mutex& copies_and_searches() { return copies_and_searches_; }
 
  private:
   CK_SESSION_HANDLE open() override;
@@ -75,6 +84,7 @@ class Token : private SessionOps {
   std::atomic<bool> lost_{false};
   std::string lost_reason_;
   SessionPool pool_;
+  std::shared_mutex copies_and_searches_;
 };
 
 // PKCS#11 pads fixed-size strings with blanks.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (OUTPUTS, SoftHsmToken, assert_documented, pkcs11_provider_key_file, run,
+from conftest import (OUTPUTS, SANITIZE, SoftHsmToken, assert_documented, pkcs11_provider_key_file, run,
                       skip_if_hangs_under_asan)
 
 WORKER_USER = "www-data"
@@ -113,6 +113,7 @@ class Server:
     """One server process tree started by a test and stopped by its PID."""
     greeting = b""
     starttls = None  # the protocol whose plain-text start asks for TLS, for s_client
+    rsa_key_exchange = True
     request = b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n"
     reloads = True
 
@@ -418,9 +419,92 @@ class Postgres(Server):
         return self.file(".log").read_bytes() if self.file(".log").exists() else b""
 
 
+def dovecot_major_minor():
+    out = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout
+    return tuple(int(n) for n in out.split()[0].split(".")[:2])
+
+
+class Dovecot(Server):
+    """Dovecot's master (root) starts imap-login processes by exec, not by
+    fork from a process that logged in: they read the key themselves, by
+    default chrooted as dovenull. `reach_token` runs them unchrooted as
+    www-data with a PIN file of theirs; the client asks for TLS first
+    (-starttls imap)."""
+    starttls = "imap"
+    greeting = b"a OK"
+    request = b"a LOGOUT\r\n"
+    reloads = False
+    rsa_key_exchange = False  # its default cipher list leaves kRSA out
+    reach_token = True
+
+    def start(self):
+        run_dir = self.dir / "run"
+        base = self.dir / f"dovecot-{self.key}"  # the master's, root's
+        base.mkdir(exist_ok=True)
+        pin = run_dir / "dovecot.pin"
+        shutil.copy(self.site.pin_file, pin)
+        shutil.chown(pin, WORKER_USER, WORKER_USER)
+        config = self.site.write_config(run_dir / "dovecot-openssl.cnf", pin_line=False,
+                                        extra=f"pkcs11-module-token-pin = file:{pin}")
+        config.chmod(0o644)
+        self.env = dict(self.site.env, OPENSSL_CONF=str(config))
+        login = f"  chroot =\n  user = {WORKER_USER}\n" if self.reach_token else ""
+        cert, key = self.dir / f"{self.key}.crt", self.dir / f"{self.key}.ref.pem"
+        # A user database (none logs in here): imap-login waits for the auth process.
+        # Dovecot clears its processes' environment but for what it is told to keep.
+        keep = ["OPENSSL_CONF", "OPENSSL_MODULES", "SOFTHSM2_CONF", "HSMPROV_DEBUG", "LD_PRELOAD", "ASAN_OPTIONS"]
+        # The ASan runtime maps terabytes of shadow memory: no address space limit then.
+        vsz = "default_vsz_limit = 0" if SANITIZE else ""
+        if dovecot_major_minor() >= (2, 4):
+            head = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+            tls = f"ssl_server_cert_file = {cert}\nssl_server_key_file = {key}\n"
+            users = "passdb static {\n  password = unused\n}\nuserdb static {\n}\n"
+            environment = "import_environment {\n" + "".join(f"  {v} = %{{env:{v}}}\n" for v in keep) + "}"
+        else:
+            head = ""
+            tls = f"ssl_cert = <{cert}\nssl_key = <{key}\n"
+            users = "passdb {\n  driver = static\n  args = password=unused\n}\nuserdb {\n  driver = static\n}\n"
+            environment = "import_environment = " + " ".join(keep)
+        self.file(".conf").write_text(f"""{head}
+base_dir = {base}
+log_path = {self.file('.log')}
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+{tls}
+{users}
+{environment}
+{vsz}
+service imap-login {{
+  inet_listener imap {{
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+{login}}}
+""")
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", self.file(".conf")], env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.pid = self.process.pid
+        try:
+            wait_until(lambda: listening(self.port) or self.process.poll() is not None, "dovecot to listen")
+            assert self.process.poll() is None, self.process.stderr.read().decode() + self.log_text().decode()
+        except AssertionError:
+            self.stop()
+            raise
+
+    def stop(self):
+        super().stop()
+        self.process.wait(timeout=15)
+
+    def log_text(self):
+        return self.file(".log").read_bytes() if self.file(".log").exists() else b""
+
+
 SERVERS = {"nginx": (Nginx, "nginx"), "apache-prefork": (Apache, "apache2"), "apache-event": (ApacheEvent, "apache2"),
            "haproxy": (Haproxy, "haproxy"), "stunnel": (Stunnel, "stunnel4"), "s_server": (SServer, "openssl"),
-           "postgres": (Postgres, postgres_binary("postgres") or "postgres")}
+           "postgres": (Postgres, postgres_binary("postgres") or "postgres"), "dovecot": (Dovecot, "dovecot")}
 
 
 def handshake(server, protocol, cipher, when):
@@ -448,14 +532,15 @@ def test_server_answers_first_requests_after_start_and_reload(site, kind, key):
     need_program(program)
     server = cls(site, key)
     server.start()
+    handshakes = [(p, c) for p, c in HANDSHAKES[key] if server.rsa_key_exchange or c != "AES128-GCM-SHA256"]
     try:
-        for protocol, cipher in HANDSHAKES[key]:
+        for protocol, cipher in handshakes:
             handshake(server, protocol, cipher, "after start")
         if server.reloads:
             server.reload()
             # The other way round: a new worker's first operation with an RSA
             # key is then the decryption of an RSA key exchange.
-            for protocol, cipher in reversed(HANDSHAKES[key]):
+            for protocol, cipher in reversed(handshakes):
                 handshake(server, protocol, cipher, "after reload")
     finally:
         server.stop()
@@ -608,3 +693,25 @@ def test_postgres_refuses_a_key_file_others_can_read(site):
     line = next(l for l in str(refused.value).splitlines() if "has group or world access" in l)
     message = line.split("FATAL:", 1)[1].strip()
     assert_documented(message, (str(server.key_file), "/etc/postgresql/hsmprov.key.pem"))
+
+
+def test_dovecot_login_processes_chrooted_as_dovenull_cannot_use_the_token(site):
+    # Dovecot's defaults: imap-login chrooted in its login directory, as
+    # dovenull, exec'd by the master. hsmprov came with OpenSSL's config
+    # before the chroot; p11-kit (loaded on the first URI) and the token
+    # are out of reach after it: the handshake fails, the log says why.
+    need_program("dovecot")
+    server = Dovecot(site, "ec")
+    server.reach_token = False
+    server.start()
+    try:
+        result = run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-starttls", "imap", "-brief"],
+                     CLEAN_CLIENT_ENV, input=b"", check=False, timeout=30)
+        assert result.returncode != 0
+        wait_until(lambda: b"TLS initialization failed" in server.log_text(), "dovecot's log")
+        log = server.log_text().decode()
+        message = re.search(r"hsmprov::cannot load a library hsmprov needs:(.*?)(, error:|$)", log, re.M)
+        assert message, log
+        assert_documented(message.group(1).strip())
+    finally:
+        server.stop()

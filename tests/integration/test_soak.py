@@ -37,10 +37,14 @@ def soak_key(shimmed):
 
 @plain_build_only
 def test_100k_signatures_from_4_threads_with_sessions_closed_at_random(shimmed, soak_key):
-    counts = soak(shimmed, soak_key, 100000, close_every=500)
+    # 1,000 recoveries, each with new session copies while other threads
+    # search for the key again: SoftHSM shows a copy to searches before it
+    # is complete (see Token::copies_and_searches); one in two runs of
+    # 200,000 at this rate had a bad key before hsmprov kept them apart.
+    counts = soak(shimmed, soak_key, 100000, close_every=100)
     # A signature whose session is closed under it runs once more on another:
-    # it fails only if that one is closed too (1 in 500 again, ~0.4 per run).
-    assert counts["errors"] <= 10, counts
+    # it fails only if that one is closed too (1 in 100 again, ~10 per run).
+    assert counts["errors"] <= 40, counts
 
 
 @plain_build_only
