@@ -350,6 +350,18 @@ class SServer(Server):
         return self.process.stderr.read() if self.process.poll() is not None else b""
 
 
+def config_with_worker_pin(site, name):
+    """The site's OpenSSL config with a PIN file of the worker user's: for
+    servers whose processes log in as that user, not forked from root's."""
+    pin = site.tmp / "run" / f"{name}.pin"
+    shutil.copy(site.pin_file, pin)
+    shutil.chown(pin, WORKER_USER, WORKER_USER)
+    config = site.write_config(site.tmp / "run" / f"{name}-openssl.cnf", pin_line=False,
+                               extra=f"pkcs11-module-token-pin = file:{pin}")
+    config.chmod(0o644)
+    return config
+
+
 def postgres_binary(name):
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
     return str(found[-1]) if found else None
@@ -372,13 +384,8 @@ class Postgres(Server):
         shutil.copy(self.dir / f"{self.key}.ref.pem", self.key_file)
         self.key_file.chmod(self.key_mode)
         shutil.chown(self.key_file, WORKER_USER, WORKER_USER)
-        # The postmaster logs in as the database user: a PIN file that user reads.
-        pin = run_dir / "pg.pin"
-        shutil.copy(self.site.pin_file, pin)
-        shutil.chown(pin, WORKER_USER, WORKER_USER)
-        config = self.site.write_config(run_dir / "pg-openssl.cnf", pin_line=False,
-                                        extra=f"pkcs11-module-token-pin = file:{pin}")
-        config.chmod(0o644)
+        # The postmaster logs in as the database user.
+        config = config_with_worker_pin(self.site, "pg")
         if not self.data.exists():
             subprocess.run([postgres_binary("initdb"), "-D", self.data, "--auth=trust", "--username", WORKER_USER,
                             "--locale=C", "--no-sync"], env=CLEAN_CLIENT_ENV, user=WORKER_USER, group=WORKER_USER,
@@ -438,15 +445,9 @@ class Dovecot(Server):
     reach_token = True
 
     def start(self):
-        run_dir = self.dir / "run"
         base = self.dir / f"dovecot-{self.key}"  # the master's, root's
         base.mkdir(exist_ok=True)
-        pin = run_dir / "dovecot.pin"
-        shutil.copy(self.site.pin_file, pin)
-        shutil.chown(pin, WORKER_USER, WORKER_USER)
-        config = self.site.write_config(run_dir / "dovecot-openssl.cnf", pin_line=False,
-                                        extra=f"pkcs11-module-token-pin = file:{pin}")
-        config.chmod(0o644)
+        config = config_with_worker_pin(self.site, "dovecot")
         self.env = dict(self.site.env, OPENSSL_CONF=str(config))
         login = f"  chroot =\n  user = {WORKER_USER}\n" if self.reach_token else ""
         cert, key = self.dir / f"{self.key}.crt", self.dir / f"{self.key}.ref.pem"
