@@ -19,7 +19,9 @@ struct Sink {
   FILE* out = stderr;
 
   Sink() {
-    const char* env = std::getenv("HSMPROV_DEBUG");
+    // Never in a setuid or setgid program (secure_getenv): its caller would
+    // choose a file the program appends to with its privileges.
+    const char* env = secure_getenv("HSMPROV_DEBUG");
     if (env == nullptr) return;
     std::string items(env);
     for (size_t start = 0; start <= items.size();) {

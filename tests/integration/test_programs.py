@@ -3,9 +3,13 @@ pass in the environment (PKCS11_MODULE_PATH, PKCS11_PROVIDER_MODULE), what
 they ask of a key (its private values), and the signing tools of a PKI
 (openssl ca, ocsp, ts; osslsigncode, sbsign), each result checked by a program that
 does not load hsmprov (OPENSSL_CONF=/dev/null)."""
+import os
 import re
 import shutil
 import struct
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +64,53 @@ def test_a_module_the_environment_names_that_does_not_load_is_an_error(softhsm, 
     message = f"cannot load PKCS#11 module '{tmp_path}/no-such-module.so' (named by PKCS11_MODULE_PATH)"
     assert message in error_text(out), error_text(out)
     assert_documented(message, (f"{tmp_path}/no-such-module.so", "/x.so"))
+
+
+@pytest.fixture
+def setuid_helper():
+    """A copy of hsmprov_libctx_config (it loads the config file it is
+    given, as a setuid program would, since OpenSSL ignores OPENSSL_CONF
+    there) in a directory every user can enter, and a debug log file
+    www-data may append to."""
+    if os.geteuid() != 0:
+        pytest.skip("a setuid-root program run by another user: the test needs root")
+    if SANITIZE:
+        pytest.skip("the sanitizer runtimes refuse setuid programs; the normal build runs this test")
+    base = Path(tempfile.mkdtemp(prefix="hsmprov-setuid-"))
+    base.chmod(0o755)
+    program = base / "libctx_config"
+    shutil.copy(BUILD / "tests" / "hsmprov_libctx_config", program)
+    log = base / "debug.log"
+    log.touch()
+    shutil.chown(log, "www-data")
+    yield base, program, log
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_setuid_program_ignores_the_module_and_the_debug_log_its_caller_names(softhsm, setuid_helper):
+    # Its caller must not choose the module it loads or a file it appends to.
+    base, program, log = setuid_helper
+    text = without_module_line(softhsm, base).read_text()
+    config = base / "no-module.cnf"
+    config.write_text(text.replace("[hsmprov_sect]\n", f"[hsmprov_sect]\nmodule = {BUILD}/provider/hsmprov.so\n"))
+    config.chmod(0o644)
+    env = {"PATH": "/usr/bin:/bin", "PKCS11_MODULE_PATH": "/nonexistent/module.so",
+           "HSMPROV_DEBUG": f"level:2,file:{log}"}
+    args = [program, config, softhsm.uri(object="programs-rsa", type="private")]
+
+    def as_www_data():
+        result = subprocess.run(args, env=env, user="www-data", capture_output=True, timeout=60)
+        return result.stderr.decode(errors="replace")
+
+    # Not setuid: the environment names the module, and the log is written.
+    assert "cannot load PKCS#11 module '/nonexistent/module.so' (named by PKCS11_MODULE_PATH)" in as_www_data()
+    assert "named by PKCS11_MODULE_PATH" in log.read_text()
+    log.write_text("")
+    program.chmod(0o4755)  # setuid root
+    errors = as_www_data()
+    # The module a config without one gets: p11-kit's proxy.
+    assert "p11-kit-proxy.so" in errors and "/nonexistent" not in errors, errors
+    assert log.read_text() == ""
 
 
 def test_the_config_module_wins_over_the_environment(softhsm, signer, tmp_path):
