@@ -3,6 +3,7 @@ PKCS#11 call, the token's own tools keep working, a broken module or token
 stays silent until a token key is used, and an application that initialised
 the module itself keeps it."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -238,6 +239,11 @@ http {{ server {{ listen 127.0.0.1:1 ssl; ssl_certificate {cert}; ssl_certificat
 """)
     checked = run(["nginx", "-t", "-c", nginx_conf], env, check=False)
     assert checked.returncode != 0 and cause in error_text(checked), error_text(checked)
+    if broken.endswith(".so"):  # the line the guide quotes, its file name and the cause shortened
+        line = re.search(r'cannot load certificate key "([^"]*)": (PEM_read_bio_PrivateKey\(\) failed \(SSL: '
+                         r'error:[0-9A-F]+:hsmprov::cannot load the PKCS#11 module:)', error_text(checked))
+        assert line, error_text(checked)
+        assert_documented(f"cannot load certificate key ... {line.group(2)}...)")
 
 
 def first_use_as_nobody(token, env):
