@@ -1,7 +1,7 @@
-/* OSSL_provider_init: reads and checks the config (the PKCS#11 module is
- * loaded on first use, or here with pkcs11-module-load-behavior = early),
- * and answers OpenSSL's queries for algorithms, parameters and reason
- * strings. */
+/* OSSL_provider_init: sets up the core, which reads and checks the config
+ * and loads the PKCS#11 module on first use (both here with
+ * pkcs11-module-load-behavior = early), and answers OpenSSL's queries for
+ * algorithms, parameters and reason strings. */
 #include "provider.h"
 
 #include <cstdio>
