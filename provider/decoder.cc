@@ -157,15 +157,12 @@ int decode(void* vctx, OSSL_CORE_BIO* in, int, OSSL_CALLBACK* data_cb, void* dat
 }
 
 template <KeyType T, OSSL_FUNC_decoder_decode_fn* Decode>
-const OSSL_DISPATCH* decoder_functions() {
-  static const OSSL_DISPATCH functions[] = {
-      HSMPROV_FN(OSSL_FUNC_DECODER_NEWCTX, OSSL_FUNC_decoder_newctx_fn, newctx<T>),
-      HSMPROV_FN(OSSL_FUNC_DECODER_FREECTX, OSSL_FUNC_decoder_freectx_fn, freectx),
-      HSMPROV_FN(OSSL_FUNC_DECODER_DOES_SELECTION, OSSL_FUNC_decoder_does_selection_fn, does_selection),
-      HSMPROV_FN(OSSL_FUNC_DECODER_DECODE, OSSL_FUNC_decoder_decode_fn, Decode),
-      {0, nullptr}};
-  return functions;
-}
+const OSSL_DISPATCH decoder_functions[] = {
+    HSMPROV_FN(OSSL_FUNC_DECODER_NEWCTX, OSSL_FUNC_decoder_newctx_fn, newctx<T>),
+    HSMPROV_FN(OSSL_FUNC_DECODER_FREECTX, OSSL_FUNC_decoder_freectx_fn, freectx),
+    HSMPROV_FN(OSSL_FUNC_DECODER_DOES_SELECTION, OSSL_FUNC_decoder_does_selection_fn, does_selection),
+    HSMPROV_FN(OSSL_FUNC_DECODER_DECODE, OSSL_FUNC_decoder_decode_fn, Decode),
+    {0, nullptr}};
 
 }  // namespace
 
@@ -173,20 +170,20 @@ const OSSL_DISPATCH* decoder_functions() {
 const OSSL_ALGORITHM decoder_algorithms[] = {
     // input=pem: OpenSSL 3.0 and 3.5 hand a file's first decoder any input,
     // so a DER PKC reaches it too (not with -inform DER).
-    {"DER", "provider=hsmprov,input=pem", decoder_functions<KeyType::rsa, decode_file>(),
+    {"DER", "provider=hsmprov,input=pem", decoder_functions<KeyType::rsa, decode_file>,
      "PEM key reference to DER; Luna PKC (PEM or DER) to its attested key or leaf"},
     {"RSA:rsaEncryption:1.2.840.113549.1.1.1", HSMPROV_REFERENCE_PROPERTIES,
-     decoder_functions<KeyType::rsa, decode>(), "token RSA key reference"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ec, decode>(),
+     decoder_functions<KeyType::rsa, decode>, "token RSA key reference"},
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ec, decode>,
      "token EC key reference"},
-    {"ED25519:1.3.101.112", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ed25519, decode>(),
+    {"ED25519:1.3.101.112", HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ed25519, decode>,
      "token Ed25519 key reference"},
 #if HSMPROV_WITH_ML_DSA
-    {HSMPROV_ML_DSA_44_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_44, decode>(),
+    {HSMPROV_ML_DSA_44_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_44, decode>,
      "token ML-DSA-44 key reference"},
-    {HSMPROV_ML_DSA_65_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_65, decode>(),
+    {HSMPROV_ML_DSA_65_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_65, decode>,
      "token ML-DSA-65 key reference"},
-    {HSMPROV_ML_DSA_87_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_87, decode>(),
+    {HSMPROV_ML_DSA_87_NAMES, HSMPROV_REFERENCE_PROPERTIES, decoder_functions<KeyType::ml_dsa_87, decode>,
      "token ML-DSA-87 key reference"},
 #endif
     {nullptr, nullptr, nullptr, nullptr}};

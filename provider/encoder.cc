@@ -69,26 +69,23 @@ int encode_text(void* ctx, OSSL_CORE_BIO* out, const void* obj_raw, const OSSL_P
 }
 
 template <OSSL_FUNC_encoder_encode_fn* Encode>
-const OSSL_DISPATCH* encoder_functions() {
-  static const OSSL_DISPATCH functions[] = {
-      HSMPROV_FN(OSSL_FUNC_ENCODER_NEWCTX, OSSL_FUNC_encoder_newctx_fn, newctx),
-      HSMPROV_FN(OSSL_FUNC_ENCODER_FREECTX, OSSL_FUNC_encoder_freectx_fn, freectx),
-      HSMPROV_FN(OSSL_FUNC_ENCODER_DOES_SELECTION, OSSL_FUNC_encoder_does_selection_fn, does_private),
-      HSMPROV_FN(OSSL_FUNC_ENCODER_ENCODE, OSSL_FUNC_encoder_encode_fn, Encode),
-      {0, nullptr}};
-  return functions;
-}
+const OSSL_DISPATCH encoder_functions[] = {
+    HSMPROV_FN(OSSL_FUNC_ENCODER_NEWCTX, OSSL_FUNC_encoder_newctx_fn, newctx),
+    HSMPROV_FN(OSSL_FUNC_ENCODER_FREECTX, OSSL_FUNC_encoder_freectx_fn, freectx),
+    HSMPROV_FN(OSSL_FUNC_ENCODER_DOES_SELECTION, OSSL_FUNC_encoder_does_selection_fn, does_private),
+    HSMPROV_FN(OSSL_FUNC_ENCODER_ENCODE, OSSL_FUNC_encoder_encode_fn, Encode),
+    {0, nullptr}};
 
-#define HSMPROV_ENCODERS(NAMES, DESCRIPTION)                                                                 \
-  {NAMES, "provider=hsmprov,output=pem,structure=PrivateKeyInfo", encoder_functions<encode_reference>(),     \
-   DESCRIPTION " reference"},                                                                                 \
-      {NAMES, "provider=hsmprov,output=der,structure=PrivateKeyInfo", encoder_functions<refuse_material>(),  \
-       DESCRIPTION " (refused)"},                                                                             \
-      {NAMES, "provider=hsmprov,output=der,structure=type-specific", encoder_functions<refuse_material>(),   \
-       DESCRIPTION " (refused)"},                                                                             \
-      {NAMES, "provider=hsmprov,output=pem,structure=type-specific", encoder_functions<refuse_material>(),   \
-       DESCRIPTION " (refused)"},                                                                             \
-      {NAMES, "provider=hsmprov,output=text", encoder_functions<encode_text>(), DESCRIPTION " description"}
+#define HSMPROV_ENCODERS(NAMES, DESCRIPTION)                                                              \
+  {NAMES, "provider=hsmprov,output=pem,structure=PrivateKeyInfo", encoder_functions<encode_reference>,    \
+   DESCRIPTION " reference"},                                                                             \
+      {NAMES, "provider=hsmprov,output=der,structure=PrivateKeyInfo", encoder_functions<refuse_material>, \
+       DESCRIPTION " (refused)"},                                                                         \
+      {NAMES, "provider=hsmprov,output=der,structure=type-specific", encoder_functions<refuse_material>,  \
+       DESCRIPTION " (refused)"},                                                                         \
+      {NAMES, "provider=hsmprov,output=pem,structure=type-specific", encoder_functions<refuse_material>,  \
+       DESCRIPTION " (refused)"},                                                                         \
+      {NAMES, "provider=hsmprov,output=text", encoder_functions<encode_text>, DESCRIPTION " description"}
 
 }  // namespace
 

@@ -218,41 +218,38 @@ void* keymgmt_gen(void* genctx, OSSL_CALLBACK*, void*) {
 void keymgmt_gen_cleanup(void* genctx) { delete static_cast<GenCtx*>(genctx); }
 
 template <KeyType T>
-const OSSL_DISPATCH* keymgmt_functions() {
-  static const OSSL_DISPATCH functions[] = {
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_NEW, OSSL_FUNC_keymgmt_new_fn, keymgmt_new<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_FREE, OSSL_FUNC_keymgmt_free_fn, keymgmt_free),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_LOAD, OSSL_FUNC_keymgmt_load_fn, keymgmt_load),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_HAS, OSSL_FUNC_keymgmt_has_fn, keymgmt_has),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, OSSL_FUNC_keymgmt_get_params_fn, keymgmt_get_params),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, OSSL_FUNC_keymgmt_gettable_params_fn, keymgmt_gettable_params<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_EXPORT, OSSL_FUNC_keymgmt_export_fn, keymgmt_export),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, OSSL_FUNC_keymgmt_export_types_fn, keymgmt_key_types<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_IMPORT, OSSL_FUNC_keymgmt_import_fn, keymgmt_import<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, OSSL_FUNC_keymgmt_import_types_fn, keymgmt_key_types<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_MATCH, OSSL_FUNC_keymgmt_match_fn, keymgmt_match),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, OSSL_FUNC_keymgmt_query_operation_name_fn,
-                 keymgmt_query_operation_name<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, OSSL_FUNC_keymgmt_gen_init_fn, keymgmt_gen_init<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, OSSL_FUNC_keymgmt_gen_set_params_fn, keymgmt_gen_set_params),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, OSSL_FUNC_keymgmt_gen_settable_params_fn,
-                 keymgmt_gen_settable_params<T>),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN, OSSL_FUNC_keymgmt_gen_fn, keymgmt_gen),
-      HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, OSSL_FUNC_keymgmt_gen_cleanup_fn, keymgmt_gen_cleanup),
-      {0, nullptr}};
-  return functions;
-}
+const OSSL_DISPATCH keymgmt_functions[] = {
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_NEW, OSSL_FUNC_keymgmt_new_fn, keymgmt_new<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_FREE, OSSL_FUNC_keymgmt_free_fn, keymgmt_free),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_LOAD, OSSL_FUNC_keymgmt_load_fn, keymgmt_load),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_HAS, OSSL_FUNC_keymgmt_has_fn, keymgmt_has),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, OSSL_FUNC_keymgmt_get_params_fn, keymgmt_get_params),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, OSSL_FUNC_keymgmt_gettable_params_fn, keymgmt_gettable_params<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_EXPORT, OSSL_FUNC_keymgmt_export_fn, keymgmt_export),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, OSSL_FUNC_keymgmt_export_types_fn, keymgmt_key_types<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_IMPORT, OSSL_FUNC_keymgmt_import_fn, keymgmt_import<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, OSSL_FUNC_keymgmt_import_types_fn, keymgmt_key_types<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_MATCH, OSSL_FUNC_keymgmt_match_fn, keymgmt_match),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, OSSL_FUNC_keymgmt_query_operation_name_fn,
+               keymgmt_query_operation_name<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, OSSL_FUNC_keymgmt_gen_init_fn, keymgmt_gen_init<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, OSSL_FUNC_keymgmt_gen_set_params_fn, keymgmt_gen_set_params),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, OSSL_FUNC_keymgmt_gen_settable_params_fn,
+               keymgmt_gen_settable_params<T>),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN, OSSL_FUNC_keymgmt_gen_fn, keymgmt_gen),
+    HSMPROV_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, OSSL_FUNC_keymgmt_gen_cleanup_fn, keymgmt_gen_cleanup),
+    {0, nullptr}};
 
 }  // namespace
 
 const OSSL_ALGORITHM keymgmt_algorithms[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", keymgmt_functions<KeyType::rsa>(), "token RSA keys"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", "provider=hsmprov", keymgmt_functions<KeyType::ec>(), "token EC keys"},
-    {"ED25519:1.3.101.112", "provider=hsmprov", keymgmt_functions<KeyType::ed25519>(), "token Ed25519 keys"},
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=hsmprov", keymgmt_functions<KeyType::rsa>, "token RSA keys"},
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", "provider=hsmprov", keymgmt_functions<KeyType::ec>, "token EC keys"},
+    {"ED25519:1.3.101.112", "provider=hsmprov", keymgmt_functions<KeyType::ed25519>, "token Ed25519 keys"},
     // Before OpenSSL 3.5 these only say that ML-DSA needs it (key generation, keys found).
-    {HSMPROV_ML_DSA_44_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_44>(), "token ML-DSA-44 keys"},
-    {HSMPROV_ML_DSA_65_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_65>(), "token ML-DSA-65 keys"},
-    {HSMPROV_ML_DSA_87_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_87>(), "token ML-DSA-87 keys"},
+    {HSMPROV_ML_DSA_44_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_44>, "token ML-DSA-44 keys"},
+    {HSMPROV_ML_DSA_65_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_65>, "token ML-DSA-65 keys"},
+    {HSMPROV_ML_DSA_87_NAMES, "provider=hsmprov", keymgmt_functions<KeyType::ml_dsa_87>, "token ML-DSA-87 keys"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace hsmprov

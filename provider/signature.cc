@@ -294,45 +294,42 @@ int digest_verify(void* vctx, const unsigned char* sig, size_t siglen, const uns
 }
 
 template <KeyType T>
-const OSSL_DISPATCH* signature_functions() {
-  static const OSSL_DISPATCH functions[] = {
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_NEWCTX, OSSL_FUNC_signature_newctx_fn, newctx<T>),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_FREECTX, OSSL_FUNC_signature_freectx_fn, freectx),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DUPCTX, OSSL_FUNC_signature_dupctx_fn, dupctx),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, OSSL_FUNC_signature_sign_init_fn, init),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN, OSSL_FUNC_signature_sign_fn, sign),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, OSSL_FUNC_signature_verify_init_fn, init),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY, OSSL_FUNC_signature_verify_fn, verify),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, OSSL_FUNC_signature_digest_sign_init_fn, digest_init),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, OSSL_FUNC_signature_digest_sign_update_fn, digest_update),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, OSSL_FUNC_signature_digest_sign_final_fn, digest_sign_final),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, OSSL_FUNC_signature_digest_sign_fn, digest_sign),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, OSSL_FUNC_signature_digest_verify_init_fn, digest_init),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, OSSL_FUNC_signature_digest_verify_update_fn,
-                 digest_update),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, OSSL_FUNC_signature_digest_verify_final_fn,
-                 digest_verify_final),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, OSSL_FUNC_signature_digest_verify_fn, digest_verify),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, OSSL_FUNC_signature_get_ctx_params_fn, get_ctx_params),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, OSSL_FUNC_signature_gettable_ctx_params_fn,
-                 gettable_ctx_params),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, OSSL_FUNC_signature_set_ctx_params_fn, set_ctx_params),
-      HSMPROV_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, OSSL_FUNC_signature_settable_ctx_params_fn,
-                 settable_ctx_params<T>),
-      {0, nullptr}};
-  return functions;
-}
+const OSSL_DISPATCH signature_functions[] = {
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_NEWCTX, OSSL_FUNC_signature_newctx_fn, newctx<T>),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_FREECTX, OSSL_FUNC_signature_freectx_fn, freectx),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DUPCTX, OSSL_FUNC_signature_dupctx_fn, dupctx),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, OSSL_FUNC_signature_sign_init_fn, init),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_SIGN, OSSL_FUNC_signature_sign_fn, sign),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, OSSL_FUNC_signature_verify_init_fn, init),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_VERIFY, OSSL_FUNC_signature_verify_fn, verify),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, OSSL_FUNC_signature_digest_sign_init_fn, digest_init),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, OSSL_FUNC_signature_digest_sign_update_fn, digest_update),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, OSSL_FUNC_signature_digest_sign_final_fn, digest_sign_final),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, OSSL_FUNC_signature_digest_sign_fn, digest_sign),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, OSSL_FUNC_signature_digest_verify_init_fn, digest_init),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, OSSL_FUNC_signature_digest_verify_update_fn,
+               digest_update),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, OSSL_FUNC_signature_digest_verify_final_fn,
+               digest_verify_final),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, OSSL_FUNC_signature_digest_verify_fn, digest_verify),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, OSSL_FUNC_signature_get_ctx_params_fn, get_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, OSSL_FUNC_signature_gettable_ctx_params_fn,
+               gettable_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, OSSL_FUNC_signature_set_ctx_params_fn, set_ctx_params),
+    HSMPROV_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, OSSL_FUNC_signature_settable_ctx_params_fn,
+               settable_ctx_params<T>),
+    {0, nullptr}};
 
 }  // namespace
 
 const OSSL_ALGORITHM signature_algorithms[] = {
-    {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", signature_functions<KeyType::rsa>(), "RSA signatures with token keys"},
-    {HSMPROV_ECDSA, "provider=hsmprov", signature_functions<KeyType::ec>(), "ECDSA with token keys"},
-    {HSMPROV_ED25519, "provider=hsmprov", signature_functions<KeyType::ed25519>(), "Ed25519 with token keys"},
+    {HSMPROV_RSA_OPERATIONS, "provider=hsmprov", signature_functions<KeyType::rsa>, "RSA signatures with token keys"},
+    {HSMPROV_ECDSA, "provider=hsmprov", signature_functions<KeyType::ec>, "ECDSA with token keys"},
+    {HSMPROV_ED25519, "provider=hsmprov", signature_functions<KeyType::ed25519>, "Ed25519 with token keys"},
 #if HSMPROV_WITH_ML_DSA
-    {HSMPROV_ML_DSA_44, "provider=hsmprov", signature_functions<KeyType::ml_dsa_44>(), "ML-DSA-44 with token keys"},
-    {HSMPROV_ML_DSA_65, "provider=hsmprov", signature_functions<KeyType::ml_dsa_65>(), "ML-DSA-65 with token keys"},
-    {HSMPROV_ML_DSA_87, "provider=hsmprov", signature_functions<KeyType::ml_dsa_87>(), "ML-DSA-87 with token keys"},
+    {HSMPROV_ML_DSA_44, "provider=hsmprov", signature_functions<KeyType::ml_dsa_44>, "ML-DSA-44 with token keys"},
+    {HSMPROV_ML_DSA_65, "provider=hsmprov", signature_functions<KeyType::ml_dsa_65>, "ML-DSA-65 with token keys"},
+    {HSMPROV_ML_DSA_87, "provider=hsmprov", signature_functions<KeyType::ml_dsa_87>, "ML-DSA-87 with token keys"},
 #endif
     {nullptr, nullptr, nullptr, nullptr}};
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <iterator>
 
 #include "error.h"
 #include "keys/core.h"
@@ -17,7 +18,7 @@ namespace {
 
 // Everything the store and the keys use of an object; its first read gives
 // the fixed-size ones and the lengths of the others.
-const std::vector<CK_ATTRIBUTE_TYPE> kAttributes = {
+constexpr CK_ATTRIBUTE_TYPE kAttributes[] = {
     CKA_CLASS,     CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ALWAYS_AUTHENTICATE, CKA_PARAMETER_SET,  CKA_LABEL, CKA_ID,
     CKA_VALUE,     CKA_MODULUS,  CKA_PUBLIC_EXPONENT,  CKA_EC_PARAMS,           CKA_EC_POINT, CKA_PUBLIC_KEY_INFO};
 
@@ -96,7 +97,9 @@ class Objects {
 };
 
 std::optional<CK_ULONG> Objects::object_class(Object& object) {
-  if (!object.read) object.read.emplace(token_, session_, object.handle, kAttributes);
+  if (!object.read)
+    object.read.emplace(token_, session_, object.handle,
+                        std::vector<CK_ATTRIBUTE_TYPE>(std::begin(kAttributes), std::end(kAttributes)));
   return object.read->values().ulong(CKA_CLASS);
 }
 
