@@ -97,3 +97,17 @@ def test_fork_while_other_threads_sign(token, label):
                         timeout=900).stdout.decode()
     assert "children ok=15 failed=0 hung=0" in out
     assert re.search(r"^ok=\d+ bad=0$", out, re.M)
+
+
+def test_a_search_never_meets_a_session_copy_being_made(shimmed):
+    # SoftHSM shows a copy to searches before it has finished it (CKA_TOKEN
+    # still true, CKA_EC_PARAMS empty): the shim holds that state for 500 ms
+    # while a signature makes the key's copy, and the key is loaded again by
+    # URI 100 ms into it. hsmprov does not search a token while it copies a
+    # key there, so the load finds the token's objects only.
+    shimmed.genpkey("copy-search", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+    env = dict(shimmed.env, HSMPROV_SHIM_HALF_MADE_COPY_MS="500")
+    out = shimmed.program(BUILD / "tests" / "hsmprov_copy_and_search",
+                          shimmed.uri(object="copy-search", type="private"), env=env, check=False)
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().strip() == "signed, found the same key"

@@ -21,6 +21,11 @@
 //   HSMPROV_SHIM_WHOLE_CALL_FAILS set, a call for several attributes of
 //   which one is missing or sensitive answers that code and fills none,
 //   marking none unavailable (the standard says to fill the others);
+// - SoftHSM 2.6's half-made copies, at leisure: with
+//   HSMPROV_SHIM_HALF_MADE_COPY_MS=N, C_CopyObject makes the copy, then for N
+//   ms shows it as SoftHSM shows a copy it has not finished: found by
+//   searches for token objects (its CKA_TOKEN still the original's) and read
+//   with an empty CKA_EC_PARAMS (the default SoftHSM fills in);
 // - a module built on OpenSSL: with HSMPROV_SHIM_CONFIG_ON_INIT naming an
 //   OpenSSL config file, C_Initialize first loads it into a library context
 //   of its own, as SoftHSM loads OpenSSL's config inside its C_Initialize,
@@ -28,10 +33,13 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -203,9 +211,64 @@ CK_RV shim_C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s,
 SHIM_FORWARD(C_DecryptInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k), (h, m, k))
 SHIM_FORWARD(C_Decrypt, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
              (h, d, l, o, ol))
-SHIM_FORWARD(C_FindObjectsInit, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n), (h, t, n))
-SHIM_FORWARD(C_CopyObject, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                            CK_OBJECT_HANDLE_PTR c), (h, o, t, n, c))
+// The copy HSMPROV_SHIM_HALF_MADE_COPY_MS shows as not finished, and the
+// searches for token objects under way (session: shown it yet).
+std::atomic<CK_OBJECT_HANDLE> half_made{CK_INVALID_HANDLE};
+std::mutex searches_mutex;
+std::map<CK_SESSION_HANDLE, bool> token_searches;
+
+CK_RV shim_C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n) {
+  if (CK_RV rv = injected("C_FindObjectsInit"); rv != CKR_OK) return rv;
+  CK_RV rv = target->C_FindObjectsInit(h, t, n);
+  bool on_token = std::any_of(t, t + n, [](const CK_ATTRIBUTE& a) {
+    return a.type == CKA_TOKEN && a.ulValueLen == 1 && *static_cast<CK_BBOOL*>(a.pValue) == CK_TRUE;
+  });
+  std::lock_guard<std::mutex> lock(searches_mutex);
+  if (rv == CKR_OK && on_token) token_searches[h] = false;
+  return rv;
+}
+
+CK_RV shim_C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR o, CK_ULONG m, CK_ULONG_PTR n) {
+  if (CK_RV rv = injected("C_FindObjects"); rv != CKR_OK) return rv;
+  CK_RV rv = target->C_FindObjects(h, o, m, n);
+  CK_OBJECT_HANDLE copy = half_made.load();
+  std::lock_guard<std::mutex> lock(searches_mutex);
+  auto search = token_searches.find(h);
+  if (rv == CKR_OK && copy != CK_INVALID_HANDLE && search != token_searches.end() && !search->second && *n < m) {
+    o[(*n)++] = copy;
+    search->second = true;
+  }
+  return rv;
+}
+
+CK_RV shim_C_FindObjectsFinal(CK_SESSION_HANDLE h) {
+  if (CK_RV rv = injected("C_FindObjectsFinal"); rv != CKR_OK) return rv;
+  {
+    std::lock_guard<std::mutex> lock(searches_mutex);
+    token_searches.erase(h);
+  }
+  return target->C_FindObjectsFinal(h);
+}
+
+CK_RV shim_C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                        CK_OBJECT_HANDLE_PTR c) {
+  if (CK_RV rv = injected("C_CopyObject"); rv != CKR_OK) return rv;
+  CK_RV rv = target->C_CopyObject(h, o, t, n, c);
+  const char* ms = std::getenv("HSMPROV_SHIM_HALF_MADE_COPY_MS");
+  if (rv != CKR_OK || ms == nullptr) return rv;
+  half_made = *c;
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::strtoul(ms, nullptr, 10)));
+  half_made = CK_INVALID_HANDLE;
+  return rv;
+}
+
+// What SoftHSM answers for a copy it has not finished.
+void as_half_made(CK_ATTRIBUTE_PTR attrs, CK_ULONG count) {
+  for (CK_ULONG i = 0; i < count; ++i) {
+    if (attrs[i].type == CKA_EC_PARAMS) attrs[i].ulValueLen = 0;
+    if (attrs[i].type == CKA_TOKEN && attrs[i].pValue != nullptr) *static_cast<CK_BBOOL*>(attrs[i].pValue) = CK_TRUE;
+  }
+}
 SHIM_FORWARD(C_GenerateKeyPair,
              (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn, CK_ATTRIBUTE_PTR qt,
               CK_ULONG qn, CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR qk),
@@ -217,8 +280,6 @@ SHIM_FORWARD(C_GetSlotList, (CK_BBOOL p, CK_SLOT_ID_PTR l, CK_ULONG_PTR n), (p, 
 SHIM_FORWARD(C_GetSlotInfo, (CK_SLOT_ID s, CK_SLOT_INFO_PTR i), (s, i))
 SHIM_FORWARD(C_GetTokenInfo, (CK_SLOT_ID s, CK_TOKEN_INFO_PTR i), (s, i))
 SHIM_FORWARD(C_GetMechanismList, (CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l, CK_ULONG_PTR n), (s, l, n))
-SHIM_FORWARD(C_FindObjects, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR o, CK_ULONG m, CK_ULONG_PTR n), (h, o, m, n))
-SHIM_FORWARD(C_FindObjectsFinal, (CK_SESSION_HANDLE h), (h))
 SHIM_FORWARD(C_CreateObject, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR o),
              (h, t, n, o))
 SHIM_FORWARD(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n,
@@ -243,7 +304,9 @@ CK_RV shim_C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_
       return hsmprov::shim::luna_attributes(target, h, object, attrs, count);
   if (count > 1 && std::getenv("HSMPROV_SHIM_WHOLE_CALL_FAILS") != nullptr)
     return whole_call_failed(h, object, attrs, count);
-  return target->C_GetAttributeValue(h, object, attrs, count);
+  rv = target->C_GetAttributeValue(h, object, attrs, count);
+  if (object == half_made.load()) as_half_made(attrs, count);
+  return rv;
 }
 
 bool load_target() {
