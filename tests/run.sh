@@ -71,7 +71,8 @@ tsan_build() {
   local dir="$builds/build-tsan"
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMPROV_TSAN=ON -DCMAKE_CXX_COMPILER=g++ \
     -DCMAKE_C_COMPILER=gcc >/dev/null || return 1
-  cmake --build "$dir" -j"$(nproc)" --target hsmprov hsmprov_sign_threads hsmprov_sign_on_demand hsmprov_test_shim \
+  cmake --build "$dir" -j"$(nproc)" --target hsmprov hsmprov_sign_threads hsmprov_sign_on_demand hsmprov_copy_and_search \
+    hsmprov_test_shim \
     test_session_pool || return 1
   # A race report ends the program with exit code 66 (also in a forked child): its test fails.
   TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
