@@ -224,11 +224,7 @@ ConfigValues read_provider_section(const std::string& provider_name) {
   return values;
 }
 
-namespace {
-
-// The section OpenSSL gave hsmprov is the default file's: each key hsmprov
-// reads has the same value in both (see with_unknown_keys).
-bool same_section(const ConfigValues& from_core, const ConfigValues& from_file) {
+bool add_unknown_keys(ConfigValues& from_core, const ConfigValues& from_file) {
   for (const char* const* key = config_keys(); *key != nullptr; ++key) {
     const std::string* core = from_core.find(*key);
     const std::string* file = from_file.find(*key);
@@ -238,20 +234,9 @@ bool same_section(const ConfigValues& from_core, const ConfigValues& from_file) 
       return false;
     }
   }
-  return true;
-}
-
-ConfigValues plus_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
   for (const auto& [key, value] : from_file)
     if (!known(key)) from_core.set(key, value);
-  return from_core;
-}
-
-}  // namespace
-
-ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file) {
-  if (!same_section(from_core, from_file)) return from_core;
-  return plus_unknown_keys(std::move(from_core), from_file);
+  return true;
 }
 
 std::string default_config_file() {
@@ -277,11 +262,9 @@ Config parsed(const ConfigValues& values, const std::string& where, const std::s
 }  // namespace
 
 Config config_from(ConfigValues from_core, const std::string& provider_name, const std::string& built_in) {
-  ConfigValues from_file = read_provider_section(provider_name);
-  if (!same_section(from_core, from_file))
-    return parsed(from_core, "hsmprov's config (the section OpenSSL gave provider '" + provider_name + "')",
-                  built_in);
-  return parsed(plus_unknown_keys(std::move(from_core), from_file), section_where(provider_name), built_in);
+  if (add_unknown_keys(from_core, read_provider_section(provider_name)))
+    return parsed(from_core, section_where(provider_name), built_in);
+  return parsed(from_core, "hsmprov's config (the section OpenSSL gave provider '" + provider_name + "')", built_in);
 }
 
 Config config_from_file(const std::string& provider_name, const std::string& built_in) {

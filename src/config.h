@@ -82,7 +82,7 @@ std::string default_config_file();
 
 // The config of the provider named `provider_name`, from the values
 // OpenSSL's core gave it plus the other keys of its section in the default
-// file (with_unknown_keys): what a provider that is used checks. Errors say
+// file (add_unknown_keys): what a provider that is used checks. Errors say
 // where the section is: the file, or the section OpenSSL gave when it is
 // not the default file's. `built_in` is p11-kit's proxy (see
 // module_when_unnamed).
@@ -98,13 +98,14 @@ Config config_from_file(const std::string& provider_name, const std::string& bui
 // the quick scan cannot read, keeps internal copies of its own that are not).
 ConfigValues read_provider_section(const std::string& provider_name);
 
-// The section to parse: the values OpenSSL's core gave (`from_core`, the
-// keys hsmprov reads), plus every other key of the section read from the
-// file (`from_file`), so that parse_config refuses it. The file's section
+// Adds to the values OpenSSL's core gave (`from_core`, the keys hsmprov
+// reads) every other key of the section read from the file (`from_file`),
+// so that parse_config refuses it; true when it did. The file's section
 // counts only when it is the one OpenSSL loaded, that is when each key
 // hsmprov reads has the same value in both: an application may load
 // another file into a library context of its own, which hsmprov cannot
-// know, and then no value of the default file may slip in.
-ConfigValues with_unknown_keys(ConfigValues from_core, const ConfigValues& from_file);
+// know, and then no value of the default file may slip in (false, nothing
+// added).
+bool add_unknown_keys(ConfigValues& from_core, const ConfigValues& from_file);
 
 }  // namespace hsmprov
