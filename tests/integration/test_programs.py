@@ -39,6 +39,15 @@ def signer(softhsm):
     return reference, cert
 
 
+def need_uninstrumented(program, package):
+    """Skips, saying why, where `program` is missing or the build is under
+    the sanitizers (the program is not instrumented)."""
+    if shutil.which(program) is None:
+        pytest.skip(f"{package} is not installed")
+    if SANITIZE:
+        pytest.skip(f"{program} is not instrumented; the normal build runs this test")
+
+
 def plain(token, *args, check=True):
     """openssl without hsmprov: what checks our results."""
     return run(["openssl", *args], dict(token.env, **NO_HSMPROV), check=check)
@@ -230,10 +239,7 @@ def minimal_pe() -> bytes:
 
 
 def test_osslsigncode_signs_with_a_key_reference_file(softhsm, signer, tmp_path):
-    if shutil.which("osslsigncode") is None:
-        pytest.skip("osslsigncode is not installed (bookworm-backports and trixie have it)")
-    if SANITIZE:
-        pytest.skip("osslsigncode is not instrumented; the normal build runs this test")
+    need_uninstrumented("osslsigncode", "osslsigncode (bookworm-backports and trixie have it)")
     reference, cert = signer
     (tmp_path / "a.exe").write_bytes(minimal_pe())
     softhsm.program("osslsigncode", "sign", "-certs", cert, "-key", reference, "-h", "sha256", "-in",
@@ -250,10 +256,7 @@ def test_osslsigncode_signs_with_a_key_reference_file(softhsm, signer, tmp_path)
 
 
 def test_sbsign_signs_an_efi_image_with_a_key_reference_file(softhsm, signer, tmp_path):
-    if shutil.which("sbsign") is None:
-        pytest.skip("sbsigntool is not installed")
-    if SANITIZE:
-        pytest.skip("sbsign is not instrumented; the normal build runs this test")
+    need_uninstrumented("sbsign", "sbsigntool")
     reference, _cert = signer
     cert = tmp_path / "db.crt"  # as a Secure Boot db key's: sbverify refuses a certificate limited to other uses
     softhsm.openssl("req", "-new", "-x509", "-key", reference, "-subj", "/CN=hsmprov db", "-days", "2", "-out", cert)
@@ -278,10 +281,7 @@ def test_check_config_names_the_module_the_environment_gives(softhsm, tmp_path):
 
 
 def node(token, env, script, *args):
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed")
-    if SANITIZE:
-        pytest.skip("node is not instrumented; the normal build runs this test")
+    need_uninstrumented("node", "Node.js")
     return run(["node", *args, "-e", script], env, check=False, timeout=60)
 
 
