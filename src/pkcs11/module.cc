@@ -170,7 +170,8 @@ Module::Module(const std::string& path, const std::string& init_args, const std:
   Library library{dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)};
   std::string failure = library.handle == nullptr ? dlerror() : "";
   ERR_pop_to_mark();
-  if (library.handle == nullptr) fail(HSMPROV_R_MODULE, "cannot load PKCS#11 " + where() + " (named by " + named_by + "): " + failure);
+  if (library.handle == nullptr)
+    fail(HSMPROV_R_MODULE, "cannot load PKCS#11 " + where() + " (named by " + named_by + "): " + failure);
   auto get_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(library.handle, "C_GetFunctionList"));
   if (get_list == nullptr) fail(HSMPROV_R_MODULE, "'" + path + "' is not a PKCS#11 module: no C_GetFunctionList");
   CK_RV rv = call(get_list, &fn_);
