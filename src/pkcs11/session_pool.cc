@@ -49,20 +49,34 @@ Session SessionPool::take_or_open() {
       return Session(this, h, generation_);
     }
   }
+  // Prepared again under the same locks as the opening: a drop_all between
+  // acquire's prepare() and here may have closed every session, and a
+  // module logs the application out when its last session closes (SoftHSM
+  // does): a session opened then, before the next login, sees no private
+  // object.
+  std::lock_guard<std::mutex> setup(setup_mutex_);
   std::lock_guard<std::mutex> opening(live_.opening());
+  prepare_locked();
   CK_SESSION_HANDLE h = open_one();
   std::lock_guard<std::mutex> lock(mutex_);
   ++open_;
   return Session(this, h, generation_);
 }
 
-// Under live_.opening() throughout: the pool is not given up (drop_all)
-// between opening the anchor and logging in on it.
+// Atomics: no lock on every acquire.
+bool SessionPool::prepared() const { return anchored_ && !anchor_suspect_ && (!login_wanted_ || logged_in_); }
+
 void SessionPool::prepare() {
-  // Atomics: no lock on every acquire.
-  if (anchored_ && !anchor_suspect_ && (!login_wanted_ || logged_in_)) return;
+  if (prepared()) return;
   std::lock_guard<std::mutex> setup(setup_mutex_);
   std::lock_guard<std::mutex> opening(live_.opening());
+  prepare_locked();
+}
+
+// Under live_.opening() throughout: the pool is not given up (drop_all)
+// between opening the anchor and logging in on it.
+void SessionPool::prepare_locked() {
+  if (prepared()) return;
   CK_SESSION_HANDLE anchor;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -113,6 +113,8 @@ class SessionPool {
   Session take_or_open();
   // Opens the anchor and logs in on it, as far as not done yet.
   void prepare();
+  void prepare_locked();  // with setup_mutex_ and live_.opening() held
+  bool prepared() const;
   // A new session of this generation; call with live_.opening() held.
   CK_SESSION_HANDLE open_one();
   // With mutex_ held: every handle forgotten, a new generation; older ones
@@ -126,7 +128,7 @@ class SessionPool {
   // Lock order: setup_mutex_, live_.opening(), mutex_. Only mutex_ is never
   // held across a call into the module.
   mutable std::mutex mutex_;
-  std::mutex setup_mutex_;  // one anchor opening or login at a time
+  std::mutex setup_mutex_;  // one anchor opening, login or session opening at a time
   LiveSessions own_live_;
   LiveSessions& live_;
   CK_SESSION_HANDLE anchor_ = CK_INVALID_HANDLE;

@@ -286,6 +286,55 @@ void threads_share_the_pool(void**) {
   assert_int_equal(static_cast<int>(ops.live.size()), static_cast<int>(pool.open_count()));
 }
 
+// As SoftHSM and most modules: the login is the application's, and it goes
+// when the application's last session on the token closes.
+struct LoginGoesWithLastSessionOps : CountingOps {
+  bool logged_in = false;
+
+  void close(CK_SESSION_HANDLE h) override {
+    CountingOps::close(h);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (live.empty()) logged_in = false;
+  }
+  void login(CK_SESSION_HANDLE h) override {
+    CountingOps::login(h);
+    std::lock_guard<std::mutex> lock(mutex);
+    logged_in = true;
+  }
+  bool sees_private_objects() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return logged_in;
+  }
+};
+
+// A recovery (drop_all) may close every session between another thread's
+// check that the pool is logged in and its opening a session: that session
+// must not be handed out before the next login.
+void sessions_opened_while_the_pool_is_dropped_are_logged_in(void**) {
+  LoginGoesWithLastSessionOps ops;
+  SessionPool pool(ops, 2);
+  pool.require_login();
+  std::atomic<bool> done{false};
+  std::atomic<int> logged_out_uses{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        Session s = pool.acquire();
+        if (!ops.sees_private_objects()) ++logged_out_uses;
+        s.mark_broken();  // closed on release: the next acquire opens one
+      }
+    });
+  }
+  std::thread recoveries([&] {
+    for (int i = 0; i < 20000 && !done; ++i) pool.drop_all();
+  });
+  for (auto& t : workers) t.join();
+  done = true;
+  recoveries.join();
+  assert_int_equal(logged_out_uses, 0);
+}
+
 }  // namespace
 
 int main() {
@@ -306,6 +355,7 @@ int main() {
       cmocka_unit_test(dropped_session_whose_number_another_pool_holds_is_left_alone),
       cmocka_unit_test(shared_module_sessions_are_given_up_without_closing),
       cmocka_unit_test(threads_share_the_pool),
+      cmocka_unit_test(sessions_opened_while_the_pool_is_dropped_are_logged_in),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
