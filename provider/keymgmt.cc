@@ -54,34 +54,38 @@ int keymgmt_get_params(void* keydata, OSSL_PARAM params[]) {
   return EVP_PKEY_get_params(data->key->public_key(), params);
 }
 
+// The tables at namespace scope, not in the templates: one copy each, not
+// one per key type (every copy is data the dynamic linker relocates at load).
+const OSSL_PARAM rsa_gettable[] = {
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0), OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
+    OSSL_PARAM_END};
+const OSSL_PARAM ec_gettable[] = {
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+const OSSL_PARAM other_gettable[] = {  // Ed25519 and ML-DSA
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+    OSSL_PARAM_END};
+
 template <KeyType T>
 const OSSL_PARAM* keymgmt_gettable_params(void*) {
-  static const OSSL_PARAM rsa[] = {
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
-      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0), OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
-      OSSL_PARAM_END};
-  static const OSSL_PARAM ec[] = {
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ed[] = {  // Ed25519 and ML-DSA
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr), OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-      OSSL_PARAM_END};
-  return T == KeyType::rsa ? rsa : T == KeyType::ec ? ec : ed;
+  return T == KeyType::rsa ? rsa_gettable : T == KeyType::ec ? ec_gettable : other_gettable;
 }
+
+const OSSL_PARAM rsa_key_types[] = {OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+                                    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
+const OSSL_PARAM ec_key_types[] = {OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+                                   OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+const OSSL_PARAM other_key_types[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
 
 template <KeyType T>
 const OSSL_PARAM* keymgmt_key_types(int) {
-  static const OSSL_PARAM rsa[] = {OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
-                                   OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ec[] = {OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-                                  OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ed[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
-  return T == KeyType::rsa ? rsa : T == KeyType::ec ? ec : ed;
+  return T == KeyType::rsa ? rsa_key_types : T == KeyType::ec ? ec_key_types : other_key_types;
 }
 
 int keymgmt_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg) {
@@ -194,15 +198,16 @@ void* keymgmt_gen_init(void* provctx, int, const OSSL_PARAM params[]) {
   return ctx;
 }
 
+const OSSL_PARAM rsa_gen_settable[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0),
+                                       OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, nullptr),
+                                       OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
+const OSSL_PARAM ec_gen_settable[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0),
+                                      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0), OSSL_PARAM_END};
+const OSSL_PARAM other_gen_settable[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0), OSSL_PARAM_END};
+
 template <KeyType T>
 const OSSL_PARAM* keymgmt_gen_settable_params(void*, void*) {
-  static const OSSL_PARAM rsa[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0),
-                                   OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, nullptr),
-                                   OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ec[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0),
-                                  OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0), OSSL_PARAM_END};
-  static const OSSL_PARAM ed[] = {OSSL_PARAM_utf8_string(HSMPROV_PARAM_PKCS11_URI, nullptr, 0), OSSL_PARAM_END};
-  return T == KeyType::rsa ? rsa : T == KeyType::ec ? ec : ed;
+  return T == KeyType::rsa ? rsa_gen_settable : T == KeyType::ec ? ec_gen_settable : other_gen_settable;
 }
 
 void* keymgmt_gen(void* genctx, OSSL_CALLBACK*, void*) {

@@ -152,8 +152,10 @@ const OSSL_ITEM* get_reason_strings(void*) { return reason_strings; }
 void teardown(void* provctx) {
   auto* ctx = static_cast<ProviderCtx*>(provctx);
   // At exit, leave the module and its sessions to the process: see
-  // process_is_exiting().
-  if (process_is_exiting()) (void)ctx->core.release();
+  // process_is_exiting(). Asked only when there is a module: that function
+  // is the one page of code a program that never used hsmprov would fault
+  // in at exit for nothing.
+  if (ctx->core->module_loaded() && process_is_exiting()) (void)ctx->core.release();
   delete ctx;
 }
 

@@ -107,20 +107,23 @@ int set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   });
 }
 
+// Tables at namespace scope, not in the templates: one copy each, not one
+// per key type (every copy is data the dynamic linker relocates at load).
+const OSSL_PARAM settable_params[] = {
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
+// Settable so that they reach us, and what the token cannot do is refused by name.
+const OSSL_PARAM ml_dsa_settable_params[] = {
+    OSSL_PARAM_octet_string(kContextString, nullptr, 0), OSSL_PARAM_int(kDeterministic, nullptr),
+    OSSL_PARAM_int(kMessageEncoding, nullptr), OSSL_PARAM_int(kMu, nullptr),
+    OSSL_PARAM_octet_string(kTestEntropy, nullptr, 0), OSSL_PARAM_END};
+
 template <KeyType T>
 const OSSL_PARAM* settable_ctx_params(void*, void*) {
-  static const OSSL_PARAM table[] = {
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
-  // Settable so that they reach us, and what the token cannot do is refused by name.
-  static const OSSL_PARAM ml_dsa[] = {
-      OSSL_PARAM_octet_string(kContextString, nullptr, 0), OSSL_PARAM_int(kDeterministic, nullptr),
-      OSSL_PARAM_int(kMessageEncoding, nullptr), OSSL_PARAM_int(kMu, nullptr),
-      OSSL_PARAM_octet_string(kTestEntropy, nullptr, 0), OSSL_PARAM_END};
-  return is_ml_dsa(T) ? ml_dsa : table;
+  return is_ml_dsa(T) ? ml_dsa_settable_params : settable_params;
 }
 
 int get_ctx_params(void* vctx, OSSL_PARAM params[]) {

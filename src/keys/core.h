@@ -50,6 +50,7 @@ class Core {
   const Software& software();
   // Loads and initialises the module now (pkcs11-module-load-behavior = early).
   void load_module() { loaded(); }
+  bool module_loaded() const { return loaded_.made() != nullptr; }
 
   // Objects the URI selects, private keys first, then public keys, then
   // certificates. Logs in when private keys are wanted.

@@ -6,9 +6,11 @@
 namespace hsmprov {
 namespace {
 
+// The name in the entry, not a pointer to it: no relocation for the
+// dynamic linker at load (a longer name does not compile).
 struct Name {
   CK_RV rv;
-  const char* name;
+  char name[40];
 };
 
 #define CKR_ENTRY(x) {x, #x}
